@@ -1,0 +1,8 @@
+module github.com/bounced/bounced
+
+go 1.26
+
+require (
+	github.com/emersion/go-message v0.18.2 // indirect
+	github.com/pelletier/go-toml/v2 v2.4.3 // indirect
+)

@@ -1,0 +1,84 @@
+// Package classify tells why a recipient bounced: from the enhanced status
+// code, the SMTP reply code and the remote server's text it picks a cause, a
+// severity and a scope, and names the rule that decided.
+//
+// Evidence is weighed in the order of DESIGN.md: a precise enhanced status
+// code, then provider-specific text, then generic text (in several
+// languages), then a vague enhanced code, then the basic reply code. Rules
+// are ordered data tables compiled once; user rules come first. The package
+// is pure and safe for concurrent use.
+package classify
+
+import "github.com/bounced/bounced/internal/dsn"
+
+// Cause is why a recipient bounced. The strings are stored in the database.
+type Cause string
+
+// The causes of DESIGN.md.
+const (
+	BadAddress      Cause = "bad_address"
+	BadDomain       Cause = "bad_domain"
+	MailboxDisabled Cause = "mailbox_disabled"
+	MailboxFull     Cause = "mailbox_full"
+	Oversize        Cause = "oversize"
+	SpamContent     Cause = "spam_content"
+	Virus           Cause = "virus"
+	Blocklisted     Cause = "blocklisted"
+	AuthFailure     Cause = "auth_failure"
+	Policy          Cause = "policy"
+	RateLimited     Cause = "rate_limited"
+	Expired         Cause = "expired"
+	NetworkError    Cause = "network_error"
+	ServerError     Cause = "server_error"
+	ProtocolError   Cause = "protocol_error"
+	Unknown         Cause = "unknown"
+)
+
+// Severity says whether retrying could ever help.
+type Severity string
+
+// The severities.
+const (
+	Hard Severity = "hard" // permanent
+	Soft Severity = "soft" // transient
+)
+
+// Scope is what a cause says something about; list hygiene acts only on
+// ScopeRecipient.
+type Scope string
+
+// The scopes of DESIGN.md.
+const (
+	ScopeRecipient Scope = "recipient"
+	ScopeMessage   Scope = "message"
+	ScopeSender    Scope = "sender"
+	ScopeTransport Scope = "transport"
+	ScopeUnknown   Scope = "unknown"
+)
+
+// Input is the evidence about one recipient.
+type Input struct {
+	Status     dsn.Status
+	ReplyCode  int
+	Diagnostic string
+	Action     dsn.Action
+	Kind       dsn.Kind
+	// Command is the SMTP command the failure answered, when known.
+	Command string
+	// Domain is the recipient's domain, lower-cased; user rules match on it.
+	Domain string
+	// ReportingMTA and RemoteMTA help provider rules.
+	ReportingMTA, RemoteMTA string
+}
+
+// Result is the classification of one recipient.
+type Result struct {
+	Cause    Cause    `json:"cause"`
+	Severity Severity `json:"severity"`
+	Scope    Scope    `json:"scope"`
+	// Rule is the id of the rule that decided, e.g. "status:5.1.1",
+	// "text:user-unknown", "provider:gmail:...", "user:NAME".
+	Rule string `json:"rule"`
+	// Matched is the text or code the rule matched, for --explain.
+	Matched string `json:"matched,omitempty"`
+}
