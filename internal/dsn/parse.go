@@ -1,13 +1,32 @@
 package dsn
 
 import (
+	"bufio"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
+	"mime/quotedprintable"
+	"strings"
+
+	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/textproto"
 )
 
 // ErrTooLarge reports that a bound on the input was reached; the Report
 // holds what was read before it.
 var ErrTooLarge = errors.New("message exceeds a parser bound")
+
+// Bounds on what one message may cost. Bytes past maxText of text parts are
+// skipped, not failed; parts past maxParts and nesting past maxDepth are
+// skipped with an error.
+const (
+	defaultMaxBytes = 128 << 20
+	maxText         = 1 << 20
+	maxStatusBytes  = 256 << 10
+	maxParts        = 500
+	maxDepth        = 12
+)
 
 // VERP describes how a list manager encodes the recipient in the envelope
 // sender: bounces+alice=example.com@lists.example.org has Separator "+" and
@@ -36,8 +55,334 @@ func Parse(r io.Reader) (*Report, error) {
 	return p.Parse(r)
 }
 
-// Parse reads one message. On damaged input it returns what it understood
-// together with an error; the Report is never nil.
-func (p *Parser) Parse(r io.Reader) (*Report, error) {
-	return &Report{Kind: NotBounce}, errors.New("not implemented yet")
+// Parse reads one message, streaming: attachments are skipped, not held, so
+// memory stays small whatever the message's size. On damaged input it
+// returns what it understood together with an error; the Report is never
+// nil and Parse never panics.
+func (p *Parser) Parse(r io.Reader) (rep *Report, err error) {
+	rep = &Report{Kind: NotBounce}
+	defer func() {
+		// A parser bug must not lose the message: report it as an error.
+		if v := recover(); v != nil {
+			err = fmt.Errorf("internal parser error: %v", v)
+		}
+	}()
+	limit := p.MaxBytes
+	if limit <= 0 {
+		limit = defaultMaxBytes
+	}
+	lr := &limitReader{r: r, n: limit}
+	br := bufio.NewReaderSize(&crReader{r: lr}, 16<<10)
+	skipMboxLine(br)
+
+	m := &msg{p: p}
+	h, herr := readHeader(br)
+	m.top = h
+	if herr != nil {
+		m.fail(fmt.Errorf("reading header: %w", herr))
+	}
+	m.walk(h, br, 0)
+	m.finish(rep)
+	if lr.hit {
+		m.fail(fmt.Errorf("reading message: %w (%d bytes)", ErrTooLarge, limit))
+	}
+	return rep, errors.Join(m.errs...)
+}
+
+// skipMboxLine drops an mbox "From " separator line, which is not a header.
+func skipMboxLine(br *bufio.Reader) {
+	if b, _ := br.Peek(5); string(b) == "From " {
+		_, _ = readLine(br)
+	}
+}
+
+// msg collects what the MIME walk finds, for finish to interpret.
+type msg struct {
+	p   *Parser
+	top header
+
+	texts     []string // decoded text parts (HTML reduced to text), in order
+	textBytes int
+	htmlOnly  []string // HTML parts, used when there is no plain text
+
+	status     []string // delivery-status parts (RFC 3464 2.1, RFC 6533 6.2)
+	feedback   string   // the first feedback-report part (RFC 5965 3.1)
+	reportType string   // multipart/report's report-type
+
+	orig      header // the first returned original's header
+	origFound bool
+	origBody  string // the start of the returned original's text body
+
+	parts int
+	errs  []error
+}
+
+func (m *msg) fail(err error) {
+	if len(m.errs) < 8 {
+		m.errs = append(m.errs, err)
+	}
+}
+
+// walk reads one entity with header h and raw body r.
+func (m *msg) walk(h header, r io.Reader, depth int) {
+	m.parts++
+	if m.parts > maxParts {
+		m.fail(fmt.Errorf("more than %d MIME parts: %w", maxParts, ErrTooLarge))
+		return
+	}
+	if depth > maxDepth {
+		m.fail(fmt.Errorf("MIME nesting deeper than %d: %w", maxDepth, ErrTooLarge))
+		return
+	}
+	mt, params := h.contentType()
+	switch {
+	case strings.HasPrefix(mt, "multipart/"):
+		if mt == "multipart/report" && m.reportType == "" {
+			m.reportType = strings.ToLower(params["report-type"])
+		}
+		boundary := params["boundary"]
+		if boundary == "" {
+			// QUIRK: a multipart without a boundary; read it as text.
+			m.addText(m.decode(h, r, maxText), false)
+			return
+		}
+		m.walkMultipart(boundary, r, depth)
+	case mt == "message/delivery-status" || mt == "message/global-delivery-status" ||
+		mt == "text/delivery-status" || mt == "message/x-delivery-status":
+		// RFC 3464 2.1, RFC 6533 6.2 (UTF-8 fields).
+		m.status = append(m.status, m.decode(h, r, maxStatusBytes))
+	case mt == "message/feedback-report":
+		// RFC 5965 3.1
+		if m.feedback == "" {
+			m.feedback = m.decode(h, r, maxStatusBytes)
+		}
+	case mt == "message/rfc822" || mt == "message/global" || mt == "message/partial":
+		m.walkOriginal(h, r, true)
+	case mt == "text/rfc822-headers" || mt == "message/global-headers" || mt == "text/rfc822-header":
+		// RFC 3462 / RFC 6522 returned headers, RFC 6533 6.3.
+		m.walkOriginal(h, r, false)
+	case mt == "text/plain" || mt == "text/enriched" || mt == "application/json":
+		m.addText(m.decode(h, r, maxText-m.textBytes), false)
+	case mt == "text/html":
+		m.addText(htmlToText(m.decode(h, r, maxText-m.textBytes)), true)
+	default:
+		// Attachments and the rest: skip without holding them.
+		_, _ = io.Copy(io.Discard, r)
+	}
+}
+
+func (m *msg) walkMultipart(boundary string, r io.Reader, depth int) {
+	mr := textproto.NewMultipartReader(r, boundary)
+	for failures := 0; ; {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			// go-message formats read errors with %v, so look at the text.
+			if msg := err.Error(); strings.Contains(msg, "EOF") || strings.Contains(msg, ErrTooLarge.Error()) {
+				// QUIRK: truncated notices end without the closing boundary.
+				return
+			}
+			// A broken part header or a stray line: each failed call
+			// consumes a line, so trying on finds the next boundary.
+			if failures == 0 {
+				m.fail(fmt.Errorf("reading MIME part: %w", err))
+			}
+			failures++
+			if failures > 100000 {
+				return
+			}
+			continue
+		}
+		m.walk(fromTextproto(part.Header), part, depth+1)
+		_, _ = io.Copy(io.Discard, part)
+	}
+}
+
+// walkOriginal reads the header of a returned message (or returned headers),
+// and when withBody is set a little of its text for notices that quote
+// another notice.
+func (m *msg) walkOriginal(h header, r io.Reader, withBody bool) {
+	body := m.decodeReader(h, r)
+	br := bufio.NewReaderSize(body, 4096)
+	oh, err := readHeader(br)
+	if err != nil {
+		m.fail(fmt.Errorf("reading returned message header: %w", err))
+	}
+	if !m.origFound && len(oh) > 0 {
+		m.orig, m.origFound = oh, true
+		if withBody {
+			if mt, _ := oh.contentType(); strings.HasPrefix(mt, "text/") {
+				m.origBody = readBounded(m.decodeReader(oh, br), 8<<10)
+			}
+		}
+	}
+	_, _ = io.Copy(io.Discard, br)
+}
+
+func (m *msg) addText(s string, html bool) {
+	if s == "" {
+		return
+	}
+	m.textBytes += len(s)
+	if html {
+		m.htmlOnly = append(m.htmlOnly, s)
+		return
+	}
+	m.texts = append(m.texts, s)
+}
+
+// decode reads at most max bytes of an entity's body, undoing its transfer
+// encoding and charset; the rest is skipped.
+func (m *msg) decode(h header, r io.Reader, max int) string {
+	if max <= 0 {
+		_, _ = io.Copy(io.Discard, r)
+		return ""
+	}
+	s := readBounded(m.decodeReader(h, r), max)
+	_, _ = io.Copy(io.Discard, r)
+	return s
+}
+
+// decodeReader undoes the transfer encoding (RFC 2045 6) and, for text, the
+// charset of an entity's body. Unknown encodings and charsets pass through.
+func (m *msg) decodeReader(h header, r io.Reader) io.Reader {
+	switch strings.ToLower(strings.TrimSpace(h.get("content-transfer-encoding"))) {
+	case "base64":
+		r = base64.NewDecoder(base64.StdEncoding, &base64Cleaner{r: r})
+	case "quoted-printable":
+		r = quotedprintable.NewReader(r)
+	}
+	mt, params := h.contentType()
+	if cs := params["charset"]; cs != "" && (strings.HasPrefix(mt, "text/") || strings.HasPrefix(mt, "message/")) {
+		if cr, err := charsetReader(cs, r); err == nil {
+			r = cr
+		}
+	}
+	return r
+}
+
+// charsetReader converts from a named charset to UTF-8 through go-message's
+// table (filled by importing go-message/charset in main); us-ascii and utf-8
+// need none.
+func charsetReader(cs string, r io.Reader) (io.Reader, error) {
+	switch strings.ToLower(strings.Trim(cs, `" `)) {
+	case "utf-8", "utf8", "us-ascii", "ascii", "":
+		return r, nil
+	}
+	if message.CharsetReader == nil {
+		return nil, fmt.Errorf("charset %q: no charset tables", cs)
+	}
+	return message.CharsetReader(strings.ToLower(cs), r)
+}
+
+// readBounded reads up to max bytes, keeping what was read when the reader
+// fails part-way (a bad base64 line, a broken charset sequence).
+func readBounded(r io.Reader, max int) string {
+	var b strings.Builder
+	buf := make([]byte, 4096)
+	for b.Len() < max {
+		n, err := r.Read(buf[:min(len(buf), max-b.Len())])
+		b.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	return validUTF8(b.String())
+}
+
+// fromTextproto converts go-message's part header to ours.
+func fromTextproto(th textproto.Header) header {
+	h := make(header, 0, th.Len())
+	for f := th.Fields(); f.Next(); {
+		h = append(h, field{key: lowerASCII(f.Key()), value: f.Value()})
+	}
+	return h
+}
+
+// limitReader reads at most n bytes, then fails with ErrTooLarge.
+type limitReader struct {
+	r   io.Reader
+	n   int64
+	hit bool
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		l.hit = true
+		return 0, ErrTooLarge
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	return n, err
+}
+
+// crReader turns bare CR line ends into LF (QUIRK: old Mac mailers), leaving
+// CRLF alone.
+type crReader struct {
+	r      io.Reader
+	lastCR bool // the previous chunk ended in a CR turned into LF
+}
+
+func (c *crReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	b := p[:n]
+	if c.lastCR && n > 0 && b[0] == '\n' {
+		copy(b, b[1:])
+		n--
+		b = b[:n]
+	}
+	c.lastCR = false
+	for i := 0; i < n; i++ {
+		if b[i] != '\r' {
+			continue
+		}
+		if i+1 < n {
+			if b[i+1] != '\n' {
+				b[i] = '\n'
+			}
+			continue
+		}
+		b[i] = '\n'
+		c.lastCR = true
+	}
+	return n, err
+}
+
+// base64Cleaner drops bytes outside the base64 alphabet (line ends, spaces,
+// QUIRK: stray characters) so one bad line does not lose the part.
+type base64Cleaner struct {
+	r    io.Reader
+	done bool
+}
+
+func (c *base64Cleaner) Read(p []byte) (int, error) {
+	for {
+		if c.done {
+			return 0, io.EOF
+		}
+		n, err := c.r.Read(p)
+		j := 0
+		for _, b := range p[:n] {
+			switch {
+			case 'A' <= b && b <= 'Z', 'a' <= b && b <= 'z', '0' <= b && b <= '9', b == '+', b == '/', b == '=':
+				p[j] = b
+				j++
+			}
+		}
+		if err != nil {
+			c.done = true
+			if j > 0 {
+				return j, nil
+			}
+			return 0, err
+		}
+		if j > 0 {
+			return j, nil
+		}
+	}
 }

@@ -1,0 +1,119 @@
+package dsn
+
+import (
+	"strings"
+)
+
+// normalizeAddress turns the many ways notices write an address ("<a@b>",
+// "'a@B.example'", "Name <a@b>", "a@b.") into local@domain with the domain
+// lower-cased (the local part is case-sensitive, RFC 5321 2.4). It returns ""
+// when there is no address.
+func normalizeAddress(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '<'); i >= 0 {
+		if j := strings.IndexByte(s[i:], '>'); j > 0 {
+			s = s[i+1 : i+j]
+		} else {
+			s = s[i+1:]
+		}
+	}
+	s = strings.Trim(s, " \t<>\"'`.,;:()[]")
+	if s == "" || strings.ContainsAny(s, " \t") {
+		// QUIRK: "user@example.com (Name)" and other trailing text.
+		if a := firstAddress(s); a != "" {
+			return a
+		}
+		return strings.TrimSpace(s)
+	}
+	at := strings.LastIndexByte(s, '@')
+	if at < 0 {
+		return s
+	}
+	return s[:at+1] + strings.ToLower(s[at+1:])
+}
+
+// addrSpan is an address found in free text, with its byte offsets.
+type addrSpan struct {
+	addr       string
+	start, end int
+}
+
+func isLocalByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c >= 0x80:
+		return true
+	}
+	return strings.IndexByte(".!#$%&'*+/=?^_`{|}~-", c) >= 0
+}
+
+func isDomainByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == '_' || c >= 0x80
+}
+
+// findAddresses returns the addresses in free text, in order: a local part,
+// "@", and a domain with at least one dot (or a bracketed IP literal). At
+// most limit are returned.
+func findAddresses(text string, limit int) []addrSpan {
+	var out []addrSpan
+	for i := 0; i < len(text) && len(out) < limit; {
+		at := strings.IndexByte(text[i:], '@')
+		if at < 0 {
+			break
+		}
+		at += i
+		s := at
+		for s > 0 && isLocalByte(text[s-1]) {
+			s--
+		}
+		// QUIRK: quoted local parts and wrappers: trim leading punctuation.
+		for s < at && strings.IndexByte(".'`={|}~-/", text[s]) >= 0 {
+			s++
+		}
+		e := at + 1
+		if e < len(text) && text[e] == '[' {
+			if j := strings.IndexByte(text[e:], ']'); j > 0 && j < 48 {
+				e += j + 1
+			}
+		} else {
+			for e < len(text) && isDomainByte(text[e]) {
+				e++
+			}
+		}
+		for e > at+1 && (text[e-1] == '.' || text[e-1] == '-') {
+			e--
+		}
+		dom := text[at+1 : e]
+		if s < at && len(dom) > 2 && (strings.IndexByte(dom, '.') > 0 || dom[0] == '[') && at-s <= 128 {
+			out = append(out, addrSpan{addr: text[s:at+1] + strings.ToLower(dom), start: s, end: e})
+		}
+		i = max(e, at+1)
+	}
+	return out
+}
+
+// firstAddress returns the first address in text, or "".
+func firstAddress(text string) string {
+	if a := findAddresses(text, 1); len(a) > 0 {
+		return a[0].addr
+	}
+	return ""
+}
+
+// isSystemAddress reports whether an address belongs to the mail system
+// rather than a person: the notice's own sender and the like.
+func isSystemAddress(addr string) bool {
+	local, _, _ := strings.Cut(strings.ToLower(addr), "@")
+	switch local {
+	case "mailer-daemon", "postmaster", "mail-daemon", "maildaemon", "mailerdaemon", "double-bounce", "nobody", "root", "abuse", "bounce", "bounces", "noreply", "no-reply", "daemon":
+		return true
+	}
+	return strings.HasPrefix(local, "mailer-daemon") || strings.HasPrefix(local, "postmaster")
+}
+
+// domainOf returns the lower-cased domain of an address.
+func domainOf(addr string) string {
+	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
+		return strings.ToLower(addr[i+1:])
+	}
+	return ""
+}

@@ -1,0 +1,228 @@
+package dsn
+
+import (
+	"net/mail"
+	"strings"
+	"time"
+)
+
+// statusFields is what one delivery-status part says (RFC 3464 2.2, 2.3).
+type statusFields struct {
+	reportingMTA string
+	arrival      time.Time
+	recipients   []Recipient
+}
+
+// parseStatusFields reads the fields of a delivery-status part. Recipient
+// blocks start at Original-Recipient or Final-Recipient rather than at blank
+// lines, so blocks split by junk or blank lines (QUIRK: seen from several
+// MTAs) and blocks with no blank line before them both read right. Fields
+// of unknown names are ignored (RFC 3464 2.4 extension fields).
+func parseStatusFields(text string) statusFields {
+	var sf statusFields
+	var cur *Recipient
+	var seen map[string]bool // per-recipient fields of the current block
+	// A block starts where a per-recipient field repeats, so that blocks
+	// split by junk or blank lines, blocks without a blank line before them
+	// and fields in any order (QUIRK: Amazon SES starts with Action, Postfix
+	// puts Original-Recipient after Final-Recipient) all read right.
+	at := func(key string) *Recipient {
+		if cur == nil || seen[key] || key == "x-actual-recipient" && seen["final-recipient"] {
+			sf.recipients = append(sf.recipients, Recipient{})
+			cur = &sf.recipients[len(sf.recipients)-1]
+			seen = map[string]bool{}
+		}
+		seen[key] = true
+		return cur
+	}
+	forEachField(text, func(key, value string) {
+		switch key {
+		case "reporting-mta": // RFC 3464 2.2.2
+			if sf.reportingMTA == "" {
+				sf.reportingMTA = stripType(value)
+			}
+		case "arrival-date": // RFC 3464 2.2.5
+			sf.arrival = parseDate(value)
+		case "original-recipient": // RFC 3464 2.3.1
+			at(key).OriginalRecipient = normalizeAddress(stripType(value))
+		case "final-recipient": // RFC 3464 2.3.2
+			at(key).Recipient = normalizeAddress(stripType(value))
+		case "x-actual-recipient":
+			if cur != nil && cur.Recipient != "" {
+				return
+			}
+			at("final-recipient").Recipient = normalizeAddress(stripType(value))
+		case "action": // RFC 3464 2.3.3
+			at(key).Action = parseAction(value)
+		case "status": // RFC 3464 2.3.4
+			if s, ok := findStatus(stripComments(value)); ok {
+				at(key).Status = s
+			}
+		case "remote-mta": // RFC 3464 2.3.5
+			at(key).RemoteMTA = stripType(value)
+		case "diagnostic-code": // RFC 3464 2.3.6
+			at(key).Diagnostic = diagnosticText(value)
+		case "last-attempt-date": // RFC 3464 2.3.7
+			at(key).LastAttempt = parseDate(value)
+		}
+	})
+	// Drop blocks that name nobody and say nothing.
+	out := sf.recipients[:0]
+	for _, r := range sf.recipients {
+		if r.Recipient == "" && r.OriginalRecipient != "" {
+			r.Recipient = r.OriginalRecipient
+		}
+		if r.Recipient == "" && r.Action == "" && r.Status.IsZero() && r.Diagnostic == "" {
+			continue
+		}
+		out = append(out, r)
+	}
+	sf.recipients = out
+	return sf
+}
+
+// forEachField calls fn for every "Name: value" field of text, with the name
+// lower-cased and continuation lines unfolded. Blank and junk lines are
+// skipped.
+func forEachField(text string, fn func(key, value string)) {
+	var key string
+	var val strings.Builder
+	emit := func() {
+		if key != "" {
+			fn(key, strings.TrimSpace(val.String()))
+		}
+		key = ""
+		val.Reset()
+	}
+	for len(text) > 0 {
+		line, rest, _ := strings.Cut(text, "\n")
+		text = rest
+		line = strings.TrimRight(line, "\r")
+		if line == "" {
+			emit()
+			continue
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			if key != "" {
+				val.WriteByte(' ')
+				val.WriteString(strings.TrimSpace(line))
+			}
+			continue
+		}
+		emit()
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || !isFieldName(k) {
+			continue
+		}
+		key = lowerASCII(strings.TrimSpace(k))
+		val.WriteString(strings.TrimSpace(v))
+	}
+	emit()
+}
+
+func isFieldName(s string) bool {
+	s = strings.TrimRight(s, " ")
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 127 {
+			return false
+		}
+	}
+	return true
+}
+
+// stripType removes an RFC 3464 2.1.2 type ("rfc822;", "dns;", "smtp;") and
+// surrounding comments and space.
+func stripType(v string) string {
+	v = strings.TrimSpace(v)
+	if i := strings.IndexByte(v, ';'); i >= 0 && i < 16 && !strings.ContainsAny(v[:i], " @<") {
+		v = v[i+1:]
+	}
+	return strings.TrimSpace(stripComments(v))
+}
+
+// stripComments removes RFC 5322 3.2.2 comments "(...)" from a short field.
+func stripComments(v string) string {
+	if !strings.Contains(v, "(") {
+		return strings.TrimSpace(v)
+	}
+	var b strings.Builder
+	depth := 0
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c == '(':
+			depth++
+		case c == ')' && depth > 0:
+			depth--
+		case depth == 0:
+			b.WriteByte(c)
+		}
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// diagnosticText returns the text of a Diagnostic-Code (RFC 3464 2.3.6):
+// the part after the diagnostic type, whatever the type.
+func diagnosticText(v string) string {
+	v = strings.TrimSpace(v)
+	if i := strings.IndexByte(v, ';'); i > 0 && i < 20 && !strings.ContainsAny(v[:i], " <@") {
+		v = strings.TrimSpace(v[i+1:])
+	}
+	return collapseSpace(v)
+}
+
+func parseAction(v string) Action {
+	v = strings.ToLower(stripComments(v))
+	if i := strings.IndexAny(v, " \t;"); i >= 0 {
+		v = v[:i]
+	}
+	switch {
+	case strings.HasPrefix(v, "fail"):
+		return Failed
+	case strings.HasPrefix(v, "delay"):
+		return Delayed
+	case v == "delivered" || v == "deliverable":
+		return ActDelivered
+	case v == "relayed":
+		return Relayed
+	case v == "expanded":
+		return Expanded
+	}
+	return unknownAction
+}
+
+// parseDate reads an RFC 5322 date, tolerating trailing comments; the zero
+// time when unreadable.
+func parseDate(v string) time.Time {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return time.Time{}
+	}
+	if t, err := mail.ParseDate(v); err == nil {
+		return t
+	}
+	if t, err := mail.ParseDate(stripComments(v)); err == nil {
+		return t
+	}
+	return time.Time{}
+}
+
+// collapseSpace folds runs of white space (line ends included) into one
+// space.
+func collapseSpace(s string) string {
+	needs := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '\n' || c == '\r' || c == '\t' || (c == ' ' && i+1 < len(s) && s[i+1] == ' ') {
+			needs = true
+			break
+		}
+	}
+	if !needs {
+		return strings.TrimSpace(s)
+	}
+	return strings.Join(strings.Fields(s), " ")
+}

@@ -1,0 +1,237 @@
+package dsn
+
+import (
+	"strings"
+)
+
+// finish turns what the MIME walk collected into the Report.
+func (m *msg) finish(rep *Report) {
+	h := m.top
+	rep.MessageID = strings.Trim(h.get("message-id"), "<> ")
+	rep.From = h.text("from")
+	rep.To = h.text("to")
+	rep.Subject = collapseSpace(h.text("subject"))
+	rep.Date = parseDate(h.get("date"))
+
+	text := strings.Join(m.texts, "\n")
+	if strings.TrimSpace(text) == "" && len(m.htmlOnly) > 0 {
+		text = strings.Join(m.htmlOnly, "\n")
+	}
+	notice, quoted := splitOriginal(text)
+
+	switch {
+	case m.feedback != "" || m.reportType == "feedback-report":
+		m.readFeedback(rep)
+	case len(m.status) > 0:
+		m.readStatus(rep, notice)
+	default:
+		if !readSESJSON(rep, text) {
+			m.readText(rep, notice)
+		}
+	}
+
+	// The original message: returned as a part, else quoted in the text.
+	if !m.origFound && quoted != "" {
+		if oh := quotedHeader(quoted); len(oh) > 0 {
+			m.orig, m.origFound = oh, true
+		}
+	}
+	if m.origFound {
+		rep.Original = m.original(m.orig)
+	}
+
+	if rep.Kind == NotBounce || rep.Kind == "" {
+		rep.Kind = NotBounce
+		if isAutoReply(h, rep.Subject, notice) {
+			rep.Kind = AutoReply
+			rep.Format = "rfc3834"
+		}
+	}
+	m.applyVERP(rep)
+	for i := range rep.Recipients {
+		r := &rep.Recipients[i]
+		if r.ReportingMTA == "" {
+			r.ReportingMTA = rep.ReportingMTA
+		}
+		if r.Action == unknownAction {
+			r.Action = Failed
+			if rep.Kind == Delay {
+				r.Action = Delayed
+			}
+		}
+	}
+}
+
+// readStatus reads the delivery-status parts of an RFC 3464 report.
+func (m *msg) readStatus(rep *Report, notice string) {
+	rep.Format = "rfc3464"
+	for _, part := range m.status {
+		sf := parseStatusFields(part)
+		if rep.ReportingMTA == "" {
+			rep.ReportingMTA = sf.reportingMTA
+		}
+		if rep.ArrivalDate.IsZero() {
+			rep.ArrivalDate = sf.arrival
+		}
+		rep.Recipients = append(rep.Recipients, sf.recipients...)
+	}
+	if len(rep.Recipients) == 0 {
+		// QUIRK: an empty or unreadable delivery-status part; the text may
+		// still say who failed.
+		m.readText(rep, notice)
+		return
+	}
+	var failed, delayed, delivered int
+	for i := range rep.Recipients {
+		r := &rep.Recipients[i]
+		m.completeFromText(r, notice)
+		switch r.Action {
+		case Failed, unknownAction:
+			failed++
+		case Delayed:
+			delayed++
+		default:
+			delivered++
+		}
+	}
+	switch {
+	case failed > 0:
+		rep.Kind = Bounce
+		// A report of several outcomes lists only the failed ones.
+		if delayed+delivered > 0 {
+			keep := rep.Recipients[:0]
+			for _, r := range rep.Recipients {
+				if r.Action == Failed || r.Action == unknownAction {
+					keep = append(keep, r)
+				}
+			}
+			rep.Recipients = keep
+		}
+	case delayed > 0:
+		rep.Kind = Delay
+		keep := rep.Recipients[:0]
+		for _, r := range rep.Recipients {
+			if r.Action == Delayed {
+				keep = append(keep, r)
+			}
+		}
+		rep.Recipients = keep
+	default:
+		rep.Kind = Delivered
+	}
+}
+
+// completeFromText fills what a recipient block leaves out from the codes
+// inside its own diagnostic, then from what the human-readable part says of
+// the same address.
+func (m *msg) completeFromText(r *Recipient, notice string) {
+	code, st := codes(r.Diagnostic)
+	if r.ReplyCode == 0 {
+		r.ReplyCode = code
+	}
+	// QUIRK: a vague Status ("5.0.0 (permanent failure)", Amazon SES) while
+	// the diagnostic carries the remote server's precise code.
+	if !st.IsZero() && (r.Status.IsZero() || r.Status.Subject == 0 && r.Status.Detail == 0 && st.Class == r.Status.Class) {
+		r.Status = st
+	}
+	if r.Diagnostic != "" && r.ReplyCode != 0 && !r.Status.IsZero() {
+		return
+	}
+	if r.Recipient == "" || notice == "" {
+		return
+	}
+	d := textAbout(notice, r.Recipient)
+	if d == "" {
+		return
+	}
+	code, st = codes(d)
+	if r.Diagnostic == "" || (r.ReplyCode == 0 && code != 0 && len(r.Diagnostic) < 40) {
+		r.Diagnostic = d
+	}
+	if r.ReplyCode == 0 {
+		r.ReplyCode = code
+	}
+	if r.Status.IsZero() && !st.IsZero() {
+		r.Status = st
+	}
+}
+
+// original reads the Original fields from a returned message's header.
+func (m *msg) original(h header) Original {
+	o := Original{
+		MessageID: strings.Trim(h.get("message-id"), "<> "),
+		From:      h.text("from"),
+		To:        h.text("to"),
+		Subject:   collapseSpace(h.text("subject")),
+		Date:      parseDate(h.get("date")),
+		ListID:    h.text("list-id"),
+	}
+	for _, name := range m.p.CorrelationHeaders {
+		if v := h.text(lowerASCII(name)); v != "" {
+			if o.Headers == nil {
+				o.Headers = make(map[string]string, len(m.p.CorrelationHeaders))
+			}
+			o.Headers[name] = v
+		}
+	}
+	return o
+}
+
+// applyVERP decodes the recipient from the address the notice was sent to,
+// and uses it when the notice names none.
+func (m *msg) applyVERP(rep *Report) {
+	v := m.p.VERP
+	if v == nil || v.Separator == "" || v.At == "" || rep.Kind != Bounce && rep.Kind != Delay {
+		return
+	}
+	var addr string
+	for _, key := range []string{"x-original-to", "delivered-to", "envelope-to", "to"} {
+		if a := decodeVERP(v, normalizeAddress(m.top.get(key))); a != "" {
+			addr = a
+			break
+		}
+	}
+	if addr == "" {
+		return
+	}
+	if len(rep.Recipients) == 0 {
+		rep.Recipients = append(rep.Recipients, Recipient{Recipient: addr})
+		return
+	}
+	for i := range rep.Recipients {
+		if rep.Recipients[i].Recipient == "" {
+			rep.Recipients[i].Recipient = addr
+		}
+	}
+}
+
+// decodeVERP turns bounces+alice=example.com@lists.example.org into
+// alice@example.com, or "" when addr is not of that form.
+func decodeVERP(v *VERP, addr string) string {
+	local, _, ok := strings.Cut(addr, "@")
+	if !ok {
+		return ""
+	}
+	prefix, enc, ok := strings.Cut(local, v.Separator)
+	if !ok {
+		return ""
+	}
+	if len(v.Prefixes) > 0 {
+		found := false
+		for _, p := range v.Prefixes {
+			found = found || strings.EqualFold(p, prefix)
+		}
+		if !found {
+			return ""
+		}
+	}
+	i := strings.LastIndex(enc, v.At)
+	if i <= 0 || i+len(v.At) >= len(enc) {
+		return ""
+	}
+	dom := enc[i+len(v.At):]
+	if !strings.Contains(dom, ".") {
+		return ""
+	}
+	return enc[:i] + "@" + strings.ToLower(dom)
+}

@@ -1,0 +1,117 @@
+package dsn
+
+import "strings"
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// findStatus returns the first RFC 3463 enhanced status code in text: class
+// 2, 4 or 5, then one to three digits twice, standing alone (not inside an
+// IP address, a version number or a longer number).
+func findStatus(text string) (Status, bool) {
+	for i := 0; i+5 <= len(text); i++ {
+		c := text[i]
+		if c != '2' && c != '4' && c != '5' {
+			continue
+		}
+		if text[i+1] != '.' {
+			continue
+		}
+		if i > 0 {
+			if p := text[i-1]; isDigit(p) || p == '.' || p == '/' || p == '-' && i > 1 && isDigit(text[i-2]) {
+				continue
+			}
+		}
+		j := i + 2
+		k := j
+		for k < len(text) && isDigit(text[k]) && k-j < 4 {
+			k++
+		}
+		if k == j || k-j > 3 || k >= len(text) || text[k] != '.' {
+			continue
+		}
+		l := k + 1
+		m := l
+		for m < len(text) && isDigit(text[m]) && m-l < 4 {
+			m++
+		}
+		if m == l || m-l > 3 {
+			continue
+		}
+		if m < len(text) && (isDigit(text[m]) || text[m] == '.' && m+1 < len(text) && isDigit(text[m+1])) {
+			continue
+		}
+		if s, ok := ParseStatus(text[i:m]); ok {
+			return s, true
+		}
+	}
+	return Status{}, false
+}
+
+// findReplyCode returns the first SMTP reply code (RFC 5321 4.2: three digits,
+// first 2 to 5, then a space, a hyphen or the end) that stands alone in
+// text, or 0.
+func findReplyCode(text string) int {
+	c, _ := replyCodeAt(text)
+	return c
+}
+
+// replyCodeAt is findReplyCode that also says where the code starts.
+func replyCodeAt(text string) (int, int) {
+	for i := 0; i+3 <= len(text); i++ {
+		c := text[i]
+		if c < '2' || c > '5' || !isDigit(text[i+1]) || !isDigit(text[i+2]) || text[i+1] > '5' {
+			continue
+		}
+		if i > 0 {
+			p := text[i-1]
+			if isDigit(p) || p == '.' || p == '-' || p == '/' || p == '+' || p == '#' || p == '_' || p == '=' ||
+				'a' <= p && p <= 'z' || 'A' <= p && p <= 'Z' || p == ':' && i > 1 && isDigit(text[i-2]) {
+				continue
+			}
+		}
+		if i+3 < len(text) {
+			n := text[i+3]
+			if n != ' ' && n != '-' && n != '\n' && n != '\r' && n != '\t' && n != ')' && n != ']' && n != '"' && n != ',' && n != ';' {
+				continue
+			}
+			// "250-300 ms", "550 2014" are not replies.
+			if n == '-' && i+4 < len(text) && isDigit(text[i+4]) && !(i+5 < len(text) && text[i+5] == '.') {
+				continue
+			}
+		}
+		return int(c-'0')*100 + int(text[i+1]-'0')*10 + int(text[i+2]-'0'), i
+	}
+	return 0, -1
+}
+
+// codes extracts the reply code and enhanced status from a diagnostic text.
+// A status is taken only when it agrees with the reply code's class, or when
+// there is no reply code.
+func codes(diag string) (int, Status) {
+	code := 0
+	// A status right after a reply code ("550 5.1.1", "550-'5.7.1") is the
+	// remote server's own; prefer it to earlier ones a relay added.
+	for rest := diag; ; {
+		c, i := replyCodeAt(rest)
+		if c == 0 {
+			break
+		}
+		if code == 0 {
+			code = c
+		}
+		after := strings.TrimLeft(rest[i+3:], " -'\"#(")
+		if len(after) >= 5 {
+			if st, ok := findStatus(after[:min(len(after), 12)]); ok && strings.HasPrefix(after, st.String()) && int(st.Class) == c/100 {
+				return c, st
+			}
+		}
+		rest = rest[i+3:]
+	}
+	st, _ := findStatus(diag)
+	return code, st
+}
+
+// hasPrefixFold reports whether s starts with prefix, ignoring ASCII case.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}

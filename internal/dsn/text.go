@@ -1,0 +1,446 @@
+package dsn
+
+import (
+	"bufio"
+	"html"
+	"strings"
+)
+
+// Reading notices that are not RFC 3464 reports: the human-readable text of
+// Postfix, qmail, Exim, Sendmail, Exchange, Gmail and the rest. The approach
+// is generic: cut the text where the returned message starts, find the
+// addresses the notice names, and take the text that follows each address
+// as its diagnostic. MTA-specific knowledge lives in the phrase tables.
+
+// originMarkers are phrases of the line that starts the returned message in
+// a plain-text notice, lower-cased.
+var originMarkers = []string{
+	"below this line is a copy of the message",    // qmail
+	"this is a copy of the message",               // Exim
+	"copy of your message",                        // several
+	"original message follows",                    // many
+	"original message headers",                    // Exchange
+	"message headers follow",                      // DragonFly dma
+	"unsent message follows",                      // Sendmail
+	"returned message follows",                    //
+	"header of the original message",              // Japanese MTAs
+	"headers of the original message",             //
+	"original message header",                     //
+	"original message",                            // Gmail "----- Original message -----"
+	"text you sent follows",                       // Courier
+	"the message you sent",                        //
+	"undelivered message headers",                 //
+	"message header follows",                      //
+	"original mail",                               //
+	"rejected message",                            //
+	"returned mail follows",                       //
+	"start of returned message",                   //
+	"mensaje original",                            // es
+	"message d'origine",                           // fr
+	"ursprüngliche nachricht",                     // de
+	"messaggio originale",                         // it
+	"oorspronkelijk bericht",                      // nl
+	"mensagem original",                           // pt
+	"元のメッセージ",                                     // ja
+	"原始邮件",                                        // zh
+	"content-type: message/rfc822",                //
+	"content-type: text/rfc822-headers",           //
+	"the first 500 characters of the message are", //
+}
+
+// splitOriginal cuts text at the line that starts the returned message.
+func splitOriginal(text string) (notice, quoted string) {
+	for off := 0; off < len(text); {
+		end := strings.IndexByte(text[off:], '\n')
+		if end < 0 {
+			end = len(text) - off
+		}
+		line := text[off : off+end]
+		if isOriginMarker(line) {
+			return text[:off], text[off+end:]
+		}
+		off += end + 1
+	}
+	return text, ""
+}
+
+func isOriginMarker(line string) bool {
+	t := strings.TrimSpace(line)
+	if len(t) < 8 || len(t) > 100 {
+		return false
+	}
+	decorated := strings.HasPrefix(t, "-") || strings.HasPrefix(t, "=") || strings.HasPrefix(t, "*") ||
+		strings.HasPrefix(t, "_") || strings.HasPrefix(t, "[") || strings.HasPrefix(t, "<") ||
+		strings.HasSuffix(t, ":") || strings.HasSuffix(t, ".") || strings.HasSuffix(t, "-") ||
+		strings.HasSuffix(t, "follows") || strings.HasPrefix(strings.ToLower(t), "content-type")
+	if !decorated {
+		return false
+	}
+	l := strings.ToLower(t)
+	if strings.Contains(l, "was received") || strings.Contains(l, "could not") {
+		return false
+	}
+	for _, m := range originMarkers {
+		if strings.Contains(l, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// quotedHeader reads the header of a message quoted after the marker.
+func quotedHeader(quoted string) header {
+	// Skip blank lines and decoration before the header.
+	for len(quoted) > 0 {
+		line, rest, _ := strings.Cut(quoted, "\n")
+		t := strings.TrimSpace(line)
+		if t != "" && !strings.HasPrefix(t, "---") && !strings.HasPrefix(t, "===") {
+			break
+		}
+		quoted = rest
+	}
+	// QUIRK: some notices indent the quoted header.
+	if strings.HasPrefix(quoted, " ") || strings.HasPrefix(quoted, "\t") {
+		var b strings.Builder
+		for _, l := range strings.Split(quoted, "\n") {
+			if len(l) > 2 && (l[0] == ' ' || l[0] == '\t') && strings.Contains(strings.SplitN(l, " ", 4)[min(2, len(strings.SplitN(l, " ", 4))-1)], ":") {
+				l = strings.TrimLeft(l, " \t")
+			}
+			b.WriteString(l)
+			b.WriteByte('\n')
+		}
+		quoted = b.String()
+	}
+	h, _ := readHeader(bufio.NewReader(strings.NewReader(quoted)))
+	ok := false
+	for _, f := range h {
+		switch f.key {
+		case "from", "to", "subject", "message-id", "date", "received", "return-path":
+			ok = true
+		}
+	}
+	if !ok {
+		return nil
+	}
+	return h
+}
+
+// Phrases that tell a notice from ordinary mail, lower-cased.
+var (
+	bounceSubjects = []string{
+		"undeliver", "undelivered", "delivery status notification", "delivery failure", "delivery has failed",
+		"failure notice", "returned mail", "mail delivery failed", "delivery failed", "non remis", "non-remis",
+		"nondeliverable", "non-deliverable", "could not send message", "mail system error", "unzustellbar",
+		"nicht zustellbar", "no se puede entregar", "no entregado", "non consegnato", "non recapitato",
+		"onbestelbaar", "niet afgeleverd", "message not delivered", "delivery notification", "returned to sender",
+		"warning: could not send", "delayed mail", "delivery delay", "delivery delayed", "error sending message",
+		"mail failure", "bounce", "不達", "未送達", "退信", "配信エラー", "配送エラー", "returned message",
+		"mail could not be delivered", "delivery problem", "rejected", "failed delivery", "unable to deliver",
+		"notificación de estado", "notification d'état", "falha na entrega", "não entregue", "échec de la remise",
+		"mensagem não entregue", "devuelto", "mail delivery subsystem", "delivery report", "nicht zugestellt",
+		"fehlgeschlagen", "undeliverable", "message delayed", "delivery warning", "could not be delivered",
+		"投递失败", "发送失败", "無法投遞", "エラー", "送信できませんでした",
+	}
+	bounceBody = []string{
+		"could not be delivered", "couldn't be delivered", "was not delivered", "undeliverable",
+		"delivery to the following recipient", "permanent error", "permanent fatal error", "delivery has failed",
+		"failed to deliver", "unable to deliver", "the following address(es) failed", "wasn't able to deliver",
+		"did not reach", "delivery failed", "returned to sender", "could not deliver", "rejected your message",
+		"error delivering", "not be delivered", "transcript of session follows", "smtp error", "delivery problem",
+		"your message to", "following recipients failed", "following addresses had", "failed recipient",
+		"mail delivery failed", "message was not sent", "not able to deliver", "could not be sent",
+		"ne peut pas être remis", "n'a pas pu être remis", "pas pu être délivré", "konnte nicht zugestellt",
+		"nicht zugestellt werden", "no se pudo entregar", "no ha podido ser entregado", "não pôde ser entregue",
+		"não foi possível entregar", "non è stato possibile consegnare", "non può essere consegnato",
+		"kon niet worden afgeleverd", "niet worden bezorgd", "配信できません", "送信できませんでした", "届きませんでした",
+		"宛先不明", "未送達", "无法投递", "无法送达", "退信", "投递失败", "will keep trying", "will continue trying",
+		"has been delayed", "not yet been delivered", "delivery is delayed", "this is a warning message",
+		"message could not", "delivery status notification", "has not been delivered", "delivery to these recipients",
+		"delivery to the following", "host unknown", "user unknown", "mailbox unavailable", "no such user",
+	}
+	delayPhrases = []string{
+		"will continue trying", "will keep trying", "will retry", "still trying", "has been delayed",
+		"delivery delayed", "delayed delivery", "not yet been delivered", "this is a warning message",
+		"delivery is delayed", "will be retried", "temporarily deferred", "delivery attempts will continue",
+		"has not yet been", "delay notification", "delivery delay", "will try again", "retry for",
+		"wird weiterhin versucht", "essaiera encore", "seguirá intentando", "continuerà a tentare",
+		"おくれています", "遅延", "延迟",
+	}
+	permanentPhrases = []string{
+		"permanent error", "permanently", "given up", "gave up", "giving up", "permanent fatal", "unrecoverable",
+		"could not be delivered", "failed permanently", "not be delivered", "delivery has failed", "undeliverable",
+	}
+)
+
+// containsAny reports whether s (lower-cased) contains one of the phrases.
+func containsAny(s string, phrases []string) bool {
+	for _, p := range phrases {
+		if strings.Contains(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// readText reads a plain-text notice.
+func (m *msg) readText(rep *Report, notice string) {
+	lnotice := strings.ToLower(notice)
+	subject := strings.ToLower(rep.Subject)
+	from := strings.ToLower(rep.From)
+	fromSystem := strings.Contains(from, "mailer-daemon") || strings.Contains(from, "postmaster") ||
+		strings.Contains(from, "mail delivery") || strings.Contains(from, "mail-daemon") || strings.Contains(from, "maildaemon")
+	subjBounce := containsAny(subject, bounceSubjects)
+	bodyBounce := containsAny(lnotice, bounceBody)
+	if !(fromSystem && (subjBounce || bodyBounce)) && !(subjBounce && bodyBounce) && !m.top.has("x-failed-recipients") {
+		return
+	}
+	if strings.HasPrefix(m.top.get("auto-submitted"), "auto-replied") && !fromSystem && !bodyBounce {
+		return
+	}
+	rep.Format = "text"
+
+	kind := Bounce
+	if (containsAny(lnotice, delayPhrases) || containsAny(subject, []string{"delay", "warning"})) && !containsAny(lnotice, permanentPhrases) {
+		kind = Delay
+	}
+	rep.Kind = kind
+	action := Failed
+	if kind == Delay {
+		action = Delayed
+	}
+
+	addrs := m.noticeAddresses(rep, notice)
+	if len(addrs) == 0 {
+		r := Recipient{Action: action, Diagnostic: trimDiagnostic(notice)}
+		r.ReplyCode, r.Status = codes(r.Diagnostic)
+		rep.Recipients = append(rep.Recipients, r)
+		return
+	}
+	for i, a := range addrs {
+		end := len(notice)
+		if i+1 < len(addrs) {
+			end = lineStart(notice, addrs[i+1].start)
+		}
+		start := lineStart(notice, a.start)
+		if start > end {
+			start = a.start
+		}
+		block := notice[start:end]
+		if len(addrs) == 1 && findReplyCode(block) == 0 {
+			if _, ok := findStatus(block); !ok {
+				block = notice
+			}
+		}
+		r := Recipient{Recipient: a.addr, Action: action, Diagnostic: trimDiagnostic(block)}
+		r.ReplyCode, r.Status = codes(r.Diagnostic)
+		rep.Recipients = append(rep.Recipients, r)
+	}
+}
+
+// noticeAddresses returns the failed recipients a plain-text notice names,
+// in order, each once: X-Failed-Recipients (Exim) first, then addresses in
+// the text that are not the sender's, the notice's own or the mail
+// system's.
+func (m *msg) noticeAddresses(rep *Report, notice string) []addrSpan {
+	skip := map[string]bool{}
+	for _, a := range []string{rep.From, rep.To, m.top.get("return-path"), m.top.get("reply-to")} {
+		if n := normalizeAddress(a); n != "" {
+			skip[strings.ToLower(n)] = true
+		}
+		for _, s := range findAddresses(a, 4) {
+			skip[strings.ToLower(s.addr)] = true
+		}
+	}
+	if m.origFound {
+		for _, s := range findAddresses(m.orig.get("from"), 2) {
+			skip[strings.ToLower(s.addr)] = true
+		}
+	}
+	var out []addrSpan
+	seen := map[string]bool{}
+	for _, a := range findAddresses(m.top.get("x-failed-recipients"), 50) {
+		k := strings.ToLower(a.addr)
+		if !seen[k] {
+			seen[k] = true
+			// Offsets point into the notice, where the address is named.
+			if i := strings.Index(strings.ToLower(notice), k); i >= 0 {
+				a.start, a.end = i, i+len(k)
+			} else {
+				a.start, a.end = 0, 0
+			}
+			out = append(out, a)
+		}
+	}
+	if len(out) > 0 {
+		sortSpans(out)
+		return out
+	}
+	for _, a := range findAddresses(notice, 200) {
+		k := strings.ToLower(a.addr)
+		if seen[k] || skip[k] || isSystemAddress(a.addr) || inHeaderLine(notice, a.start) || afterSenderCommand(notice, a.start) {
+			continue
+		}
+		seen[k] = true
+		out = append(out, a)
+		if len(out) >= 100 {
+			break
+		}
+	}
+	return out
+}
+
+func sortSpans(s []addrSpan) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j].start < s[j-1].start; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
+
+// lineStart returns the offset of the start of the line holding offset i.
+func lineStart(s string, i int) int {
+	return strings.LastIndexByte(s[:i], '\n') + 1
+}
+
+// inHeaderLine reports whether the address at i sits in a quoted header
+// line (From:, Received: ...) rather than in the notice's own text.
+func inHeaderLine(s string, i int) bool {
+	line := strings.TrimLeft(s[lineStart(s, i):i], " \t>")
+	for _, p := range []string{"from:", "return-path:", "reply-to:", "sender:", "message-id:", "received:", "envelope-from", "in-reply-to:", "references:", "list-", "x-"} {
+		if hasPrefixFold(line, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// afterSenderCommand reports whether the address at i is the argument of
+// MAIL FROM, i.e. the sender, not a recipient.
+func afterSenderCommand(s string, i int) bool {
+	before := strings.ToLower(s[max(0, i-16):i])
+	return strings.Contains(before, "mail from") || strings.Contains(before, "envelope-from") || strings.Contains(before, "sender")
+}
+
+// textAbout returns the lines of notice that concern addr: from its first
+// mention up to a blank line after some text, at most 20 lines.
+func textAbout(notice, addr string) string {
+	i := strings.Index(strings.ToLower(notice), strings.ToLower(addr))
+	if i < 0 {
+		return ""
+	}
+	rest := notice[lineStart(notice, i):]
+	var b strings.Builder
+	for n := 0; n < 20 && rest != ""; n++ {
+		line, r, _ := strings.Cut(rest, "\n")
+		rest = r
+		if strings.TrimSpace(line) == "" {
+			if b.Len() > len(addr)+8 {
+				break
+			}
+			continue
+		}
+		b.WriteString(line)
+		b.WriteByte('\n')
+	}
+	return trimDiagnostic(b.String())
+}
+
+// trimDiagnostic unfolds a block of notice text into one line, dropping
+// decoration lines, at most 1,000 bytes.
+func trimDiagnostic(s string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(s, "\n") {
+		t := strings.TrimSpace(line)
+		if t == "" || strings.Trim(t, "-=*_# ") == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(t)
+		if b.Len() > 1000 {
+			break
+		}
+	}
+	out := collapseSpace(b.String())
+	if len(out) > 1000 {
+		out = out[:1000]
+		for len(out) > 0 && out[len(out)-1]&0xC0 == 0x80 {
+			out = out[:len(out)-1]
+		}
+		if len(out) > 0 && out[len(out)-1] >= 0xC0 {
+			out = out[:len(out)-1]
+		}
+	}
+	return out
+}
+
+// Auto-reply evidence: RFC 3834 headers and well-known subjects.
+var autoReplySubjects = []string{
+	"auto:", "automatic reply", "autoreply", "auto-reply", "auto reply", "automatische antwort",
+	"out of office", "out of the office", "abwesenheitsnotiz", "abwesend", "réponse automatique",
+	"reponse automatique", "absence", "respuesta automática", "respuesta automatica", "fuera de la oficina",
+	"resposta automática", "resposta automatica", "ausente", "risposta automatica", "fuori sede",
+	"automatisch antwoord", "afwezig", "vacation", "away from", "on vacation", "on leave", "holiday",
+	"自動応答", "自動返信", "不在", "自动回复", "自動回覆", "out-of-office", "ooo:", "urlaub",
+	"please confirm", "confirm your", "verify your", "challenge", "anti-spam", "spam protection",
+}
+
+func isAutoReply(h header, subject, text string) bool {
+	as := strings.ToLower(h.get("auto-submitted"))
+	if strings.HasPrefix(as, "auto-replied") { // RFC 3834 5.1
+		return true
+	}
+	for _, k := range []string{"x-autoreply", "x-autorespond", "x-autoresponder", "x-mail-autoreply", "x-autogenerated", "x-vacation"} {
+		if h.has(k) {
+			return true
+		}
+	}
+	switch strings.ToLower(strings.TrimSpace(h.get("precedence"))) {
+	case "auto_reply", "auto-reply":
+		return true
+	}
+	s := strings.ToLower(subject)
+	if containsAny(s, autoReplySubjects) {
+		return true
+	}
+	l := strings.ToLower(text[:min(len(text), 2000)])
+	return strings.Contains(l, "i am out of the office") || strings.Contains(l, "i'm out of the office") ||
+		strings.Contains(l, "i am currently out of") || strings.Contains(l, "i will be out of") ||
+		strings.Contains(l, "this is an automatic reply") || strings.Contains(l, "this is an automated reply") ||
+		strings.Contains(l, "to verify that you are") || strings.Contains(l, "confirm that you are a human")
+}
+
+// htmlToText reduces HTML to its text, one line per block element.
+func htmlToText(s string) string {
+	if s == "" {
+		return ""
+	}
+	var b strings.Builder
+	for len(s) > 0 {
+		i := strings.IndexByte(s, '<')
+		if i < 0 {
+			b.WriteString(s)
+			break
+		}
+		b.WriteString(s[:i])
+		j := strings.IndexByte(s[i:], '>')
+		if j < 0 {
+			break
+		}
+		tag := strings.ToLower(s[i+1 : i+j])
+		switch {
+		case strings.HasPrefix(tag, "br"), strings.HasPrefix(tag, "/p"), strings.HasPrefix(tag, "/div"),
+			strings.HasPrefix(tag, "/tr"), strings.HasPrefix(tag, "p"), strings.HasPrefix(tag, "/h"), strings.HasPrefix(tag, "/li"):
+			b.WriteByte('\n')
+		case strings.HasPrefix(tag, "style"), strings.HasPrefix(tag, "script"):
+			if k := strings.Index(strings.ToLower(s[i:]), "</"+tag[:5]); k > 0 {
+				j = k
+			}
+		case strings.HasPrefix(tag, "/td"):
+			b.WriteByte(' ')
+		}
+		s = s[i+j+1:]
+	}
+	return html.UnescapeString(b.String())
+}
