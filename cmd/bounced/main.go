@@ -1,3 +1,185 @@
+// Command bounced reads bounce mail and tells why each message bounced.
+//
+// Usage:
+//
+//	bounced parse [--explain] [--config FILE] [FILE|DIR|MBOX|-]...
+//	bounced eval [--json] [--misses] [--config FILE] --labels FILE DIR
+//	bounced help [COMMAND]
+//
+// See README.md for the output fields and the configuration keys.
 package main
-import (_ "github.com/emersion/go-message"; _ "github.com/emersion/go-message/charset"; _ "github.com/pelletier/go-toml/v2")
-func main(){}
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	// Decoders for the charsets go-message does not know by itself; once,
+	// here, as go-message asks.
+	_ "github.com/emersion/go-message/charset"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1 // the command ran but something failed (see the command's doc)
+	exitUsage   = 2 // bad command line or configuration
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop() // a second signal now kills the process
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// usageError is a bad command line: the message is printed with a hint and
+// the exit code is exitUsage.
+type usageError struct {
+	msg   string
+	quiet bool // already printed (the flag package prints its own errors)
+}
+
+func (e *usageError) Error() string { return e.msg }
+
+// errFailed reports that the command ran to the end but some input failed;
+// the details were already printed.
+var errFailed = errors.New("some inputs failed")
+
+// exitCode prints err, if it needs printing, and gives the exit code.
+func exitCode(err error, stderr io.Writer) int {
+	var ue *usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.As(err, &ue):
+		if !ue.quiet {
+			fmt.Fprintf(stderr, "bounced: %v\nRun 'bounced help' for usage.\n", err)
+		}
+		return exitUsage
+	case errors.Is(err, errFailed):
+		return exitFailure
+	case errors.Is(err, errConfig):
+		fmt.Fprintf(stderr, "bounced: %v\n", err)
+		return exitUsage
+	default:
+		fmt.Fprintf(stderr, "bounced: %v\n", err)
+		return exitFailure
+	}
+}
+
+// command is one subcommand.
+type command struct {
+	name, args, short string
+	run               func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"parse", "[--explain] [--config FILE] [FILE|DIR|MBOX|-]...", "print one JSON line per recipient of each message", runParse},
+		{"eval", "[--json] [--misses] [--config FILE] --labels FILE DIR", "score parsing and classification against labelled mail", runEval},
+		{"help", "[COMMAND]", "show usage", nil},
+	}
+}
+
+// run is the whole program, apart from the process: it takes the arguments
+// after the program name.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		usage(stderr)
+		return &usageError{msg: "no command given"}
+	}
+	name, rest := args[0], args[1:]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		return help(rest, stdout)
+	}
+	for _, c := range commands() {
+		if c.name == name && c.run != nil {
+			return c.run(ctx, rest, stdin, stdout, stderr)
+		}
+	}
+	return &usageError{msg: fmt.Sprintf("unknown command %q", name)}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "bounced reads bounce mail and tells why each message bounced.\n\nUsage:\n\n")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  bounced %s %s\n        %s\n", c.name, c.args, c.short)
+	}
+	fmt.Fprintf(w, "\nRun 'bounced help COMMAND' for a command's options.\n")
+}
+
+func help(args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		usage(stdout)
+		return nil
+	}
+	if len(args) > 1 {
+		return &usageError{msg: "help takes at most one command"}
+	}
+	for _, c := range commands() {
+		if c.name == args[0] && c.run != nil {
+			// Every command prints its usage on -h and returns flag.ErrHelp.
+			return c.run(context.Background(), []string{"-h"}, nil, stdout, stdout)
+		}
+	}
+	if args[0] == "help" {
+		usage(stdout)
+		return nil
+	}
+	return &usageError{msg: fmt.Sprintf("unknown command %q", args[0])}
+}
+
+// newFlagSet makes a command's flag set: errors are returned, not fatal, and
+// -h prints the usage to stderr.
+func newFlagSet(name, args, doc string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: bounced %s %s\n\n%s\n", name, args, doc)
+		if hasFlags(fs) {
+			fmt.Fprintf(stderr, "\nOptions:\n")
+			fs.PrintDefaults()
+		}
+	}
+	return fs
+}
+
+func hasFlags(fs *flag.FlagSet) bool {
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	return n > 0
+}
+
+// parseFlags parses args and returns the operands. Flags may come after
+// operands ("bounced parse FILE --explain"); everything after "--" is an
+// operand. A flag error becomes a quiet usageError: the flag package has
+// printed it and the usage already.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var operands []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, &usageError{msg: fmt.Sprintf("%s: %v", fs.Name(), err), quiet: true}
+		}
+		rest := fs.Args()
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
+			return append(operands, rest...), nil
+		}
+		if len(rest) == 0 {
+			return operands, nil
+		}
+		operands = append(operands, rest[0])
+		args = rest[1:]
+	}
+}

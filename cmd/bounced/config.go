@@ -1,0 +1,222 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/pelletier/go-toml/v2"
+
+	"github.com/bounced/bounced/internal/classify"
+	"github.com/bounced/bounced/internal/dsn"
+)
+
+// Config is bounced's configuration, read from a TOML file
+// (config.example.toml documents every key). The zero value holds the
+// defaults; a key left out keeps its default.
+type Config struct {
+	// Parse holds the options of the bounce parser.
+	Parse ParseConfig `toml:"parse"`
+	// Classify holds the user's classification rules.
+	Classify ClassifyConfig `toml:"classify"`
+}
+
+// ParseConfig holds the options of the bounce parser (dsn.Parser).
+type ParseConfig struct {
+	// CorrelationHeaders names headers of the original message to report
+	// (e.g. "X-Campaign-ID"), matched without case. Default: none.
+	CorrelationHeaders []string `toml:"correlation_headers"`
+	// VERP, when the [parse.verp] table is present, decodes the recipient
+	// from the address a notice was sent to. Default: absent, VERP off.
+	VERP *VERPConfig `toml:"verp"`
+	// MaxBytes bounds the bytes read of one message; larger messages are
+	// parsed up to the bound and reported damaged. Default 0, meaning
+	// 134217728 (128 MiB).
+	MaxBytes int64 `toml:"max_bytes"`
+}
+
+// VERPConfig describes a VERP envelope sender such as
+// bounces+alice=example.com@lists.example.org.
+type VERPConfig struct {
+	// Separator comes between the prefix and the encoded recipient.
+	// Default "+".
+	Separator string `toml:"separator"`
+	// At stands for the "@" of the encoded recipient. Default "=".
+	At string `toml:"at"`
+	// Prefixes, when given, are the local-part prefixes ("bounces") that
+	// mark a VERP address; others are left alone. Default: none, any
+	// local part with Separator is decoded.
+	Prefixes []string `toml:"prefixes"`
+}
+
+// ClassifyConfig holds the classification options.
+type ClassifyConfig struct {
+	// Rules are the user's rules, tried in order before the built-in ones
+	// ([[classify.rule]] tables). Default: none.
+	Rules []classify.Rule `toml:"rule"`
+}
+
+// The defaults that the zero value stands for.
+const (
+	defaultMaxBytes      = 128 << 20
+	defaultVERPSeparator = "+"
+	defaultVERPAt        = "="
+)
+
+// errConfig marks configuration errors: they exit with the usage code.
+var errConfig = errors.New("configuration")
+
+// configError is an error in the configuration file.
+type configError struct {
+	path string
+	err  error
+}
+
+func (e *configError) Error() string { return fmt.Sprintf("config %s: %v", e.path, e.err) }
+func (e *configError) Unwrap() error { return e.err }
+func (e *configError) Is(target error) bool {
+	return target == errConfig
+}
+
+// loadConfig reads the configuration file at path; "" gives the defaults.
+// Unknown keys and values of the wrong type are errors giving the line and
+// column; a bad value is an error naming the key.
+func loadConfig(path string) (*Config, error) {
+	c := new(Config)
+	if path == "" {
+		c.setDefaults()
+		return c, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &configError{path, fmt.Errorf("reading: %w", err)}
+	}
+	if err := c.decode(b); err != nil {
+		return nil, &configError{path, err}
+	}
+	c.setDefaults()
+	if err := c.validate(); err != nil {
+		return nil, &configError{path, err}
+	}
+	return c, nil
+}
+
+// decode reads TOML strictly into c.
+func (c *Config) decode(b []byte) error {
+	d := toml.NewDecoder(bytes.NewReader(b)).DisallowUnknownFields()
+	err := d.Decode(c)
+	var strict *toml.StrictMissingError
+	var de *toml.DecodeError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &strict):
+		msgs := make([]string, len(strict.Errors))
+		for i := range strict.Errors {
+			e := &strict.Errors[i]
+			line, col := e.Position()
+			msgs[i] = fmt.Sprintf("line %d, column %d: unknown key %s", line, col, strings.Join(e.Key(), "."))
+		}
+		return errors.New(strings.Join(msgs, "; "))
+	case errors.As(err, &de):
+		line, col := de.Position()
+		msg := strings.TrimPrefix(de.Error(), "toml: ")
+		if k := de.Key(); len(k) > 0 {
+			return fmt.Errorf("line %d, column %d: %s: %s", line, col, strings.Join(k, "."), msg)
+		}
+		return fmt.Errorf("line %d, column %d: %s", line, col, msg)
+	default:
+		return fmt.Errorf("decoding: %w", err)
+	}
+}
+
+// setDefaults fills in the defaults of the keys that were left out.
+func (c *Config) setDefaults() {
+	if c.Parse.MaxBytes == 0 {
+		c.Parse.MaxBytes = defaultMaxBytes
+	}
+	if v := c.Parse.VERP; v != nil {
+		if v.Separator == "" {
+			v.Separator = defaultVERPSeparator
+		}
+		if v.At == "" {
+			v.At = defaultVERPAt
+		}
+	}
+}
+
+// validate checks the values, naming the bad key.
+func (c *Config) validate() error {
+	p := &c.Parse
+	if p.MaxBytes < 0 {
+		return fmt.Errorf("parse.max_bytes: %d is negative", p.MaxBytes)
+	}
+	for i, h := range p.CorrelationHeaders {
+		if !isFieldName(h) {
+			return fmt.Errorf("parse.correlation_headers[%d]: %q is not a header field name", i, h)
+		}
+	}
+	if v := p.VERP; v != nil {
+		if v.Separator == v.At {
+			return fmt.Errorf("parse.verp.at: %q is the same as parse.verp.separator", v.At)
+		}
+		if strings.Contains(v.Separator, "@") {
+			return fmt.Errorf("parse.verp.separator: %q contains @", v.Separator)
+		}
+		if strings.Contains(v.At, "@") {
+			return fmt.Errorf("parse.verp.at: %q contains @", v.At)
+		}
+		for i, pre := range v.Prefixes {
+			if pre == "" || strings.ContainsAny(pre, "@ \t") {
+				return fmt.Errorf("parse.verp.prefixes[%d]: %q is not a local-part prefix", i, pre)
+			}
+		}
+	}
+	if _, err := c.classifier(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// isFieldName reports whether s is an RFC 5322 2.2 field name: printable
+// US-ASCII except colon.
+func isFieldName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 33 || s[i] > 126 || s[i] == ':' {
+			return false
+		}
+	}
+	return true
+}
+
+// parser builds the bounce parser the configuration describes.
+func (c *Config) parser() *dsn.Parser {
+	p := &dsn.Parser{
+		CorrelationHeaders: c.Parse.CorrelationHeaders,
+		MaxBytes:           c.Parse.MaxBytes,
+	}
+	if v := c.Parse.VERP; v != nil {
+		p.VERP = &dsn.VERP{Separator: v.Separator, At: v.At, Prefixes: v.Prefixes}
+	}
+	return p
+}
+
+// classifier compiles the built-in rules with the user's. A bad rule is an
+// error naming it by position and id.
+func (c *Config) classifier() (*classify.Classifier, error) {
+	for i, r := range c.Classify.Rules {
+		if r.ID == "" {
+			return nil, fmt.Errorf("classify.rule[%d]: no id", i)
+		}
+	}
+	cl, err := classify.New(c.Classify.Rules)
+	if err != nil {
+		return nil, fmt.Errorf("classify.rule: %w", err)
+	}
+	return cl, nil
+}

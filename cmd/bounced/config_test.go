@@ -1,0 +1,164 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/bounced/bounced/internal/classify"
+)
+
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestConfigExample(t *testing.T) {
+	c, err := loadConfig(filepath.Join("..", "..", "config.example.toml"))
+	if err != nil {
+		t.Fatalf("loading config.example.toml: %v", err)
+	}
+	if len(c.Parse.CorrelationHeaders) != 0 {
+		t.Errorf("correlation_headers = %q, want none", c.Parse.CorrelationHeaders)
+	}
+	if c.Parse.MaxBytes != defaultMaxBytes {
+		t.Errorf("max_bytes = %d, want %d", c.Parse.MaxBytes, defaultMaxBytes)
+	}
+	if c.Parse.VERP != nil {
+		t.Errorf("verp = %+v, want off", *c.Parse.VERP)
+	}
+	want := []classify.Rule{{
+		ID:       "example-quota",
+		Text:     []string{"mailbox is over its limit"},
+		Domain:   "mail.example.invalid",
+		Cause:    classify.MailboxFull,
+		Severity: classify.Soft,
+	}}
+	if len(c.Classify.Rules) != 1 || !ruleEqual(c.Classify.Rules[0], want[0]) {
+		t.Errorf("rules = %+v, want %+v", c.Classify.Rules, want)
+	}
+	if _, err := c.classifier(); err != nil {
+		t.Errorf("compiling the example rules: %v", err)
+	}
+}
+
+func ruleEqual(a, b classify.Rule) bool {
+	return a.ID == b.ID && slices.Equal(a.Text, b.Text) && a.Status == b.Status && a.ReplyCode == b.ReplyCode &&
+		a.Domain == b.Domain && a.Cause == b.Cause && a.Severity == b.Severity
+}
+
+// The example's commented-out keys must be the defaults and must load.
+func TestConfigExampleUncommented(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "config.example.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for l := range strings.Lines(string(b)) {
+		// "# key = value" and "# [table]" lines are settings; prose is not.
+		s := strings.TrimPrefix(l, "# ")
+		if s != l && (strings.HasPrefix(s, "[") || strings.Contains(s, " = ")) {
+			l = s
+		}
+		out = append(out, l)
+	}
+	c, err := loadConfig(writeConfig(t, strings.Join(out, "")))
+	if err != nil {
+		t.Fatalf("loading the uncommented example: %v", err)
+	}
+	v := c.Parse.VERP
+	if v == nil {
+		t.Fatal("verp is off, want the example's table")
+	}
+	if v.Separator != "+" || v.At != "=" || !slices.Equal(v.Prefixes, []string{"bounces"}) {
+		t.Errorf("verp = %+v, want separator + at = prefixes [bounces]", *v)
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	c, err := loadConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.parser()
+	if p.MaxBytes != defaultMaxBytes || p.VERP != nil || len(p.CorrelationHeaders) != 0 {
+		t.Errorf("default parser = %+v", p)
+	}
+
+	c, err = loadConfig(writeConfig(t, "[parse.verp]\nprefixes = [\"bounces\"]\n[parse]\nmax_bytes = 1000\ncorrelation_headers = [\"X-Campaign-ID\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = c.parser()
+	if p.VERP == nil || p.VERP.Separator != "+" || p.VERP.At != "=" || !slices.Equal(p.VERP.Prefixes, []string{"bounces"}) {
+		t.Errorf("verp = %+v, want defaults with prefixes [bounces]", p.VERP)
+	}
+	if p.MaxBytes != 1000 || !slices.Equal(p.CorrelationHeaders, []string{"X-Campaign-ID"}) {
+		t.Errorf("parser = %+v", p)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	tests := []struct {
+		name, text string
+		want       []string // all must appear in the error
+	}{
+		{"unknown key", "[parse]\nmax_bytes = 10\ncorelation_headers = []\n",
+			[]string{"line 3, column 1", "unknown key parse.corelation_headers"}},
+		{"unknown table", "[parse]\n\n[pasre.verp]\nat = \"=\"\n",
+			[]string{"line 3", "unknown key pasre"}},
+		{"unknown rule key", "[[classify.rule]]\nid = \"a\"\ncause = \"policy\"\nseverity = \"hard\"\n  reason = \"x\"\n",
+			[]string{"line 5, column 3", "classify.rule.reason"}},
+		{"wrong type", "[parse]\nmax_bytes = \"big\"\n",
+			[]string{"line 2", "max_bytes"}},
+		{"syntax", "[parse\nmax_bytes = 1\n",
+			[]string{"line 1"}},
+		{"negative max_bytes", "[parse]\nmax_bytes = -1\n",
+			[]string{"parse.max_bytes", "negative"}},
+		{"bad header name", "[parse]\ncorrelation_headers = [\"X-Ok\", \"X Bad:\"]\n",
+			[]string{"parse.correlation_headers[1]", `"X Bad:"`}},
+		{"verp same separators", "[parse.verp]\nseparator = \"=\"\n",
+			[]string{"parse.verp.at"}},
+		{"verp empty prefix", "[parse.verp]\nprefixes = [\"\"]\n",
+			[]string{"parse.verp.prefixes[0]"}},
+		{"rule without id", "[[classify.rule]]\ntext = [\"x\"]\ncause = \"policy\"\nseverity = \"hard\"\n",
+			[]string{"classify.rule[0]", "no id"}},
+		{"rule with bad cause", "[[classify.rule]]\nid = \"ok\"\ntext = [\"x\"]\ncause = \"policy\"\nseverity = \"hard\"\n\n" +
+			"[[classify.rule]]\nid = \"acme-full\"\ntext = [\"x\"]\ncause = \"full\"\nseverity = \"soft\"\n",
+			[]string{"classify.rule", "acme-full"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeConfig(t, tt.text)
+			_, err := loadConfig(path)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !errors.Is(err, errConfig) {
+				t.Errorf("error %v is not a configuration error", err)
+			}
+			if !strings.Contains(err.Error(), path) {
+				t.Errorf("error %q does not name the file", err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestConfigMissingFile(t *testing.T) {
+	_, err := loadConfig(filepath.Join(t.TempDir(), "nope.toml"))
+	if !errors.Is(err, os.ErrNotExist) || !errors.Is(err, errConfig) {
+		t.Errorf("err = %v, want a configuration error wrapping not-exist", err)
+	}
+}
