@@ -104,10 +104,10 @@ func firstAddress(text string) string {
 func isSystemAddress(addr string) bool {
 	local, _, _ := strings.Cut(strings.ToLower(addr), "@")
 	switch local {
-	case "mailer-daemon", "postmaster", "mail-daemon", "maildaemon", "mailerdaemon", "double-bounce", "nobody", "root", "abuse", "bounce", "bounces", "noreply", "no-reply", "daemon":
+	case "mailer-daemon", "mail-daemon", "maildaemon", "mailerdaemon", "double-bounce":
 		return true
 	}
-	return strings.HasPrefix(local, "mailer-daemon") || strings.HasPrefix(local, "postmaster")
+	return strings.HasPrefix(local, "mailer-daemon")
 }
 
 // domainOf returns the lower-cased domain of an address.

@@ -19,6 +19,13 @@ func (m *msg) finish(rep *Report) {
 	}
 	notice, quoted := splitOriginal(text)
 
+	// The original message: returned as a part, else quoted in the text.
+	if !m.origFound && quoted != "" {
+		if oh := quotedHeader(quoted); len(oh) > 0 {
+			m.orig, m.origFound = oh, true
+		}
+	}
+
 	switch {
 	case m.feedback != "" || m.reportType == "feedback-report":
 		m.readFeedback(rep)
@@ -30,12 +37,6 @@ func (m *msg) finish(rep *Report) {
 		}
 	}
 
-	// The original message: returned as a part, else quoted in the text.
-	if !m.origFound && quoted != "" {
-		if oh := quotedHeader(quoted); len(oh) > 0 {
-			m.orig, m.origFound = oh, true
-		}
-	}
 	if m.origFound {
 		rep.Original = m.original(m.orig)
 	}
@@ -129,12 +130,16 @@ func (m *msg) completeFromText(r *Recipient, notice string) {
 	if r.ReplyCode == 0 {
 		r.ReplyCode = code
 	}
-	// QUIRK: a vague Status ("5.0.0 (permanent failure)", Amazon SES) while
-	// the diagnostic carries the remote server's precise code.
-	if !st.IsZero() && (r.Status.IsZero() || r.Status.Subject == 0 && r.Status.Detail == 0 && st.Class == r.Status.Class) {
-		r.Status = st
+	// The remote server's own code in the diagnostic is more precise than
+	// the Status field the reporting MTA derived (QUIRK: Sendmail writes
+	// 5.1.1 for "550 5.7.1 IP address blacklisted"; Amazon SES writes
+	// "5.0.0 (permanent failure)").
+	if !isVague(st) || r.Status.IsZero() {
+		if !st.IsZero() {
+			r.Status = st
+		}
 	}
-	if r.Diagnostic != "" && r.ReplyCode != 0 && !r.Status.IsZero() {
+	if r.Diagnostic != "" && r.ReplyCode != 0 && !isVague(r.Status) {
 		return
 	}
 	if r.Recipient == "" || notice == "" {
@@ -151,9 +156,14 @@ func (m *msg) completeFromText(r *Recipient, notice string) {
 	if r.ReplyCode == 0 {
 		r.ReplyCode = code
 	}
-	if r.Status.IsZero() && !st.IsZero() {
+	if !st.IsZero() && (r.Status.IsZero() || isVague(r.Status) && !isVague(st)) {
 		r.Status = st
 	}
+}
+
+// isVague reports whether a status says no more than its class (x.0.0).
+func isVague(s Status) bool {
+	return s.Subject == 0 && s.Detail == 0
 }
 
 // original reads the Original fields from a returned message's header.

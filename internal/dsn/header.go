@@ -162,6 +162,16 @@ func readHeader(br *bufio.Reader) (header, error) {
 			// consuming it.
 			flush()
 		}
+		if peek[0] != ' ' && peek[0] != '\t' && cur == nil && len(h) > 0 && looksLikeParam(br) {
+			// QUIRK: Apache James, Verizon: a Content-Type parameter on a
+			// line of its own, not indented.
+			line, err := readLine(br)
+			h[len(h)-1].value += " " + string(bytes.TrimSpace(line))
+			if err != nil {
+				return h, nil
+			}
+			continue
+		}
 		if peek[0] != ' ' && peek[0] != '\t' && !looksLikeField(br) {
 			// blank line: end of the header; anything else: the body starts
 			// without a blank line (QUIRK: some MTAs omit it).
@@ -218,6 +228,22 @@ func looksLikeField(br *bufio.Reader) bool {
 			return false
 		}
 	}
+}
+
+// looksLikeParam reports whether the next line is a MIME parameter
+// ("boundary=...") rather than a field.
+func looksLikeParam(br *bufio.Reader) bool {
+	b, _ := br.Peek(40)
+	i := bytes.IndexByte(b, '=')
+	if i <= 0 {
+		return false
+	}
+	for _, c := range b[:i] {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 func isBlankLine(br *bufio.Reader) bool {

@@ -10,12 +10,13 @@ import (
 	"strings"
 
 	"github.com/emersion/go-message"
-	"github.com/emersion/go-message/textproto"
 )
 
 // ErrTooLarge reports that a bound on the input was reached; the Report
 // holds what was read before it.
 var ErrTooLarge = errors.New("message exceeds a parser bound")
+
+var errTooManyParts = fmt.Errorf("more than %d MIME parts: %w", maxParts, ErrTooLarge)
 
 // Bounds on what one message may cost. Bytes past maxText of text parts are
 // skipped, not failed; parts past maxParts and nesting past maxDepth are
@@ -125,11 +126,6 @@ func (m *msg) fail(err error) {
 
 // walk reads one entity with header h and raw body r.
 func (m *msg) walk(h header, r io.Reader, depth int) {
-	m.parts++
-	if m.parts > maxParts {
-		m.fail(fmt.Errorf("more than %d MIME parts: %w", maxParts, ErrTooLarge))
-		return
-	}
 	if depth > maxDepth {
 		m.fail(fmt.Errorf("MIME nesting deeper than %d: %w", maxDepth, ErrTooLarge))
 		return
@@ -162,7 +158,15 @@ func (m *msg) walk(h header, r io.Reader, depth int) {
 		// RFC 3462 / RFC 6522 returned headers, RFC 6533 6.3.
 		m.walkOriginal(h, r, false)
 	case mt == "text/plain" || mt == "text/enriched" || mt == "application/json":
-		m.addText(m.decode(h, r, maxText-m.textBytes), false)
+		text := m.decode(h, r, maxText-m.textBytes)
+		if depth == 0 && !h.has("content-type") {
+			// QUIRK: Sendmail without a MIME header: the body is multipart.
+			if b := sniffBoundary(text); b != "" {
+				m.walkMultipart(b, strings.NewReader(text), depth)
+				return
+			}
+		}
+		m.addText(text, false)
 	case mt == "text/html":
 		m.addText(htmlToText(m.decode(h, r, maxText-m.textBytes)), true)
 	default:
@@ -171,33 +175,22 @@ func (m *msg) walk(h header, r io.Reader, depth int) {
 	}
 }
 
-func (m *msg) walkMultipart(boundary string, r io.Reader, depth int) {
-	mr := textproto.NewMultipartReader(r, boundary)
-	for failures := 0; ; {
-		part, err := mr.NextPart()
-		if err == io.EOF {
-			return
-		}
-		if err != nil {
-			// go-message formats read errors with %v, so look at the text.
-			if msg := err.Error(); strings.Contains(msg, "EOF") || strings.Contains(msg, ErrTooLarge.Error()) {
-				// QUIRK: truncated notices end without the closing boundary.
-				return
-			}
-			// A broken part header or a stray line: each failed call
-			// consumes a line, so trying on finds the next boundary.
-			if failures == 0 {
-				m.fail(fmt.Errorf("reading MIME part: %w", err))
-			}
-			failures++
-			if failures > 100000 {
-				return
-			}
+// sniffBoundary finds a multipart boundary in a body whose header names
+// none: a "--token" line, soon followed by a header or a blank line, that
+// comes again later.
+func sniffBoundary(text string) string {
+	for n, rest := 0, text; n < 40 && rest != ""; n++ {
+		line, r, _ := strings.Cut(rest, "\n")
+		rest = r
+		line = strings.TrimRight(line, "\r")
+		if len(line) < 10 || !strings.HasPrefix(line, "--") || strings.ContainsAny(line, " \t") || strings.Trim(line, "-") == "" {
 			continue
 		}
-		m.walk(fromTextproto(part.Header), part, depth+1)
-		_, _ = io.Copy(io.Discard, part)
+		if strings.Contains(rest, "\n"+line) {
+			return line[2:]
+		}
 	}
+	return ""
 }
 
 // walkOriginal reads the header of a returned message (or returned headers),
@@ -290,15 +283,6 @@ func readBounded(r io.Reader, max int) string {
 		}
 	}
 	return validUTF8(b.String())
-}
-
-// fromTextproto converts go-message's part header to ours.
-func fromTextproto(th textproto.Header) header {
-	h := make(header, 0, th.Len())
-	for f := th.Fields(); f.Next(); {
-		h = append(h, field{key: lowerASCII(f.Key()), value: f.Value()})
-	}
-	return h
 }
 
 // limitReader reads at most n bytes, then fails with ErrTooLarge.

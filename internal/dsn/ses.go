@@ -55,8 +55,11 @@ func readSESJSON(rep *Report, text string) bool {
 	if j < i {
 		return false
 	}
+	body := text[i : j+1]
+	// QUIRK: SNS breaks long lines with "!" + line end + space.
+	body = strings.ReplaceAll(strings.ReplaceAll(body, "!\r\n ", ""), "!\n ", "")
 	var n sesNotification
-	if err := json.Unmarshal([]byte(text[i:j+1]), &n); err != nil {
+	if err := json.Unmarshal([]byte(body), &n); err != nil {
 		return false
 	}
 	typ := n.NotificationType

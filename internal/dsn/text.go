@@ -212,6 +212,12 @@ func (m *msg) readText(rep *Report, notice string) {
 	addrs := m.noticeAddresses(rep, notice)
 	if len(addrs) == 0 {
 		r := Recipient{Action: action, Diagnostic: trimDiagnostic(notice)}
+		if m.origFound {
+			// The notice names nobody: the original's only recipient it is.
+			if to := findAddresses(m.orig.get("to"), 2); len(to) == 1 {
+				r.Recipient = to[0].addr
+			}
+		}
 		r.ReplyCode, r.Status = codes(r.Diagnostic)
 		rep.Recipients = append(rep.Recipients, r)
 		return
@@ -277,7 +283,7 @@ func (m *msg) noticeAddresses(rep *Report, notice string) []addrSpan {
 	}
 	for _, a := range findAddresses(notice, 200) {
 		k := strings.ToLower(a.addr)
-		if seen[k] || skip[k] || isSystemAddress(a.addr) || inHeaderLine(notice, a.start) || afterSenderCommand(notice, a.start) {
+		if seen[k] || skip[k] && !startsLine(notice, a.start) || isSystemAddress(a.addr) || inHeaderLine(notice, a.start) || afterSenderCommand(notice, a.start) {
 			continue
 		}
 		seen[k] = true
@@ -287,6 +293,12 @@ func (m *msg) noticeAddresses(rep *Report, notice string) []addrSpan {
 		}
 	}
 	return out
+}
+
+// startsLine reports whether the address at i is the first thing on its
+// line, as failed recipients are in most notices.
+func startsLine(s string, i int) bool {
+	return strings.TrimLeft(s[lineStart(s, i):i], " \t<\"'") == ""
 }
 
 func sortSpans(s []addrSpan) {

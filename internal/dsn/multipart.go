@@ -1,0 +1,95 @@
+package dsn
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+)
+
+// partReader reads one body part of a multipart entity (RFC 2046 5.1.1)
+// from its parent's reader, stopping at the next boundary line. It is ours
+// rather than go-message's so that damaged MIME reads on: a broken part
+// header loses nothing after it, and a missing closing boundary is the end
+// of the message.
+type partReader struct {
+	br      *bufio.Reader
+	dash    []byte // "--" + boundary
+	pending []byte // the rest of the current line
+	midLine bool   // pending ended inside a line longer than the buffer
+	done    bool   // a boundary line ended this part
+	final   bool   // ... and it was the closing one
+	eof     bool   // the parent ran out
+}
+
+func (p *partReader) Read(b []byte) (int, error) {
+	for len(p.pending) == 0 {
+		if p.done || p.eof {
+			return 0, io.EOF
+		}
+		line, err := p.br.ReadSlice('\n')
+		atLineStart := !p.midLine
+		p.midLine = err == bufio.ErrBufferFull
+		if atLineStart && bytes.HasPrefix(line, p.dash) {
+			rest := bytes.TrimRight(line[len(p.dash):], " \t\r\n")
+			if len(rest) == 0 || bytes.Equal(rest, []byte("--")) {
+				p.done = true
+				p.final = len(rest) == 2
+				if p.midLine {
+					// A boundary line longer than the buffer: drop the rest.
+					_, _ = readLine(p.br)
+					p.midLine = false
+				}
+				return 0, io.EOF
+			}
+		}
+		p.pending = line
+		if err != nil && err != bufio.ErrBufferFull {
+			p.eof = true
+		}
+	}
+	n := copy(b, p.pending)
+	p.pending = p.pending[n:]
+	return n, nil
+}
+
+// next prepares the reader for the part after the boundary it stopped at.
+// It reports false when there is none.
+func (p *partReader) next() bool {
+	if p.final || p.eof || !p.done {
+		return false
+	}
+	p.done = false
+	return true
+}
+
+// walkMultipart reads the parts of a multipart body.
+func (m *msg) walkMultipart(boundary string, r io.Reader, depth int) {
+	br, ok := r.(*bufio.Reader)
+	if !ok {
+		br = bufio.NewReaderSize(r, 8<<10)
+	}
+	pr := &partReader{br: br, dash: []byte("--" + boundary)}
+	// The preamble (RFC 2046 5.1.1) says nothing, unless the boundary never
+	// comes (QUIRK: a wrong boundary): then it is the whole body.
+	preamble := readBounded(pr, maxText)
+	if !pr.done {
+		m.addText(preamble, false)
+		return
+	}
+	for pr.next() {
+		m.parts++
+		if m.parts > maxParts {
+			m.fail(errTooManyParts)
+			_, _ = io.Copy(io.Discard, pr)
+			return
+		}
+		pbr := bufio.NewReaderSize(pr, 4096)
+		h, err := readHeader(pbr)
+		if err != nil {
+			m.fail(err)
+		}
+		m.walk(h, pbr, depth+1)
+		_, _ = io.Copy(io.Discard, pbr)
+	}
+	// The epilogue, if any, is left for the parent to skip.
+}
