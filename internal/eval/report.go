@@ -90,14 +90,15 @@ func shortCause(c string) string {
 // terminal; with misses, it lists every disagreement after them.
 func (t *Tally) WriteText(w io.Writer, misses bool) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "field\tagree\ttotal\taccuracy\t\n")
+	// Right-aligned columns; the names are padded to read left-aligned.
+	fmt.Fprintf(tw, "%-10s\tagree\ttotal\taccuracy\t\n", "field")
 	for _, f := range Fields {
 		c := t.Count(f)
 		acc := "-"
 		if c.Total > 0 {
 			acc = fmt.Sprintf("%.2f%%", 100*c.Accuracy())
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t\n", f, c.Agree, c.Total, acc)
+		fmt.Fprintf(tw, "%-10s\t%d\t%d\t%s\t\n", f, c.Agree, c.Total, acc)
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("writing agreement table: %w", err)
@@ -113,8 +114,12 @@ func (t *Tally) WriteText(w io.Writer, misses bool) error {
 			fmt.Fprintf(tw, "%s\t", shortCause(c))
 		}
 		fmt.Fprintf(tw, "\n")
+		width := 0
 		for _, r := range rows {
-			fmt.Fprintf(tw, "%s\t", r)
+			width = max(width, len(r))
+		}
+		for _, r := range rows {
+			fmt.Fprintf(tw, "%-*s\t", width, r)
 			for _, c := range cols {
 				if n := t.confusion[r][c]; n > 0 {
 					fmt.Fprintf(tw, "%d\t", n)
