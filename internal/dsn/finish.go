@@ -31,6 +31,11 @@ func (m *msg) finish(rep *Report) {
 		m.readFeedback(rep)
 	case len(m.status) > 0:
 		m.readStatus(rep, notice)
+	case hasEmbeddedStatus(text):
+		// QUIRK: a forwarded notice, its delivery-status part now text.
+		m.status = append(m.status, text)
+		m.readStatus(rep, notice)
+		rep.Format = "forwarded-rfc3464"
 	default:
 		if !readSESJSON(rep, text) {
 			m.readText(rep, notice)
@@ -120,6 +125,16 @@ func (m *msg) readStatus(rep *Report, notice string) {
 	default:
 		rep.Kind = Delivered
 	}
+}
+
+// hasEmbeddedStatus reports whether text quotes delivery-status fields.
+func hasEmbeddedStatus(text string) bool {
+	i := strings.Index(text, "Final-Recipient:")
+	if i < 0 {
+		i = strings.Index(strings.ToLower(text), "\nfinal-recipient:")
+	}
+	return i >= 0 && (strings.Contains(text[i:], "\nAction:") || strings.Contains(text[i:], "\nStatus:") ||
+		strings.Contains(strings.ToLower(text[max(0, i-2000):]), "\naction:"))
 }
 
 // completeFromText fills what a recipient block leaves out from the codes

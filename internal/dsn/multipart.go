@@ -63,7 +63,7 @@ func (p *partReader) next() bool {
 }
 
 // walkMultipart reads the parts of a multipart body.
-func (m *msg) walkMultipart(boundary string, r io.Reader, depth int) {
+func (m *msg) walkMultipart(boundary string, r io.Reader, depth int, keepPreamble bool) {
 	br, ok := r.(*bufio.Reader)
 	if !ok {
 		br = bufio.NewReaderSize(r, 8<<10)
@@ -72,8 +72,10 @@ func (m *msg) walkMultipart(boundary string, r io.Reader, depth int) {
 	// The preamble (RFC 2046 5.1.1) says nothing, unless the boundary never
 	// comes (QUIRK: a wrong boundary): then it is the whole body.
 	preamble := readBounded(pr, maxText)
-	if !pr.done {
+	if !pr.done || keepPreamble {
 		m.addText(preamble, false)
+	}
+	if !pr.done {
 		return
 	}
 	for pr.next() {

@@ -142,7 +142,7 @@ func (m *msg) walk(h header, r io.Reader, depth int) {
 			m.addText(m.decode(h, r, maxText), false)
 			return
 		}
-		m.walkMultipart(boundary, r, depth)
+		m.walkMultipart(boundary, r, depth, false)
 	case mt == "message/delivery-status" || mt == "message/global-delivery-status" ||
 		mt == "text/delivery-status" || mt == "message/x-delivery-status":
 		// RFC 3464 2.1, RFC 6533 6.2 (UTF-8 fields).
@@ -162,7 +162,7 @@ func (m *msg) walk(h header, r io.Reader, depth int) {
 		if depth == 0 && !h.has("content-type") {
 			// QUIRK: Sendmail without a MIME header: the body is multipart.
 			if b := sniffBoundary(text); b != "" {
-				m.walkMultipart(b, strings.NewReader(text), depth)
+				m.walkMultipart(b, strings.NewReader(text), depth, true)
 				return
 			}
 		}

@@ -23,6 +23,7 @@ var originMarkers = []string{
 	"message headers follow",                      // DragonFly dma
 	"unsent message follows",                      // Sendmail
 	"returned message follows",                    //
+	"returned message",                            // Lotus Notes
 	"header of the original message",              // Japanese MTAs
 	"headers of the original message",             //
 	"original message header",                     //
@@ -156,7 +157,7 @@ var (
 		"宛先不明", "未送達", "无法投递", "无法送达", "退信", "投递失败", "will keep trying", "will continue trying",
 		"has been delayed", "not yet been delivered", "delivery is delayed", "this is a warning message",
 		"message could not", "delivery status notification", "has not been delivered", "delivery to these recipients",
-		"delivery to the following", "host unknown", "user unknown", "mailbox unavailable", "no such user",
+		"delivery to the following", "attempting to deliver", "could not be delivered to", "host unknown", "user unknown", "mailbox unavailable", "no such user",
 	}
 	delayPhrases = []string{
 		"will continue trying", "will keep trying", "will retry", "still trying", "has been delayed",
@@ -187,11 +188,11 @@ func (m *msg) readText(rep *Report, notice string) {
 	lnotice := strings.ToLower(notice)
 	subject := strings.ToLower(rep.Subject)
 	from := strings.ToLower(rep.From)
-	fromSystem := strings.Contains(from, "mailer-daemon") || strings.Contains(from, "postmaster") ||
+	fromSystem := strings.Contains(from, "mailer-daemon") || strings.Contains(from, "mailer daemon") || strings.Contains(from, "postmaster") ||
 		strings.Contains(from, "mail delivery") || strings.Contains(from, "mail-daemon") || strings.Contains(from, "maildaemon")
 	subjBounce := containsAny(subject, bounceSubjects)
 	bodyBounce := containsAny(lnotice, bounceBody)
-	if !(fromSystem && (subjBounce || bodyBounce)) && !(subjBounce && bodyBounce) && !m.top.has("x-failed-recipients") {
+	if !(fromSystem && (subjBounce || bodyBounce)) && !(subjBounce && bodyBounce) && !(bodyBounce && m.origFound) && !m.top.has("x-failed-recipients") {
 		return
 	}
 	if strings.HasPrefix(m.top.get("auto-submitted"), "auto-replied") && !fromSystem && !bodyBounce {
@@ -330,7 +331,13 @@ func inHeaderLine(s string, i int) bool {
 // MAIL FROM, i.e. the sender, not a recipient.
 func afterSenderCommand(s string, i int) bool {
 	before := strings.ToLower(s[max(0, i-16):i])
-	return strings.Contains(before, "mail from") || strings.Contains(before, "envelope-from") || strings.Contains(before, "sender")
+	if strings.Contains(before, "mail from") || strings.Contains(before, "envelope-from") || strings.Contains(before, "sender") {
+		return true
+	}
+	// "For further assistance, please contact <postmaster@...>"
+	line := strings.ToLower(s[lineStart(s, i):i])
+	return strings.Contains(line, "contact") || strings.Contains(line, "assistance") || strings.Contains(line, "send mail to") ||
+		strings.Contains(line, "write to") || strings.Contains(line, "questions")
 }
 
 // textAbout returns the lines of notice that concern addr: from its first
