@@ -31,6 +31,13 @@ func (m *msg) finish(rep *Report) {
 		m.readFeedback(rep)
 	case len(m.status) > 0:
 		m.readStatus(rep, notice)
+	case isOptOut(h, text):
+		// An unsubscribe request sent by a mail client (Apple Mail's
+		// "unsubscribe" button, RFC 2369 List-Unsubscribe mailto:) is the
+		// recipient asking to stop: recorded as a complaint.
+		rep.Kind = Complaint
+		rep.Format = "unsubscribe"
+		rep.Feedback = &Feedback{Type: "unsubscribe", OriginalRcptTo: []string{normalizeAddress(rep.From)}}
 	case hasEmbeddedStatus(text):
 		// QUIRK: a forwarded notice, its delivery-status part now text.
 		m.status = append(m.status, text)
@@ -125,6 +132,17 @@ func (m *msg) readStatus(rep *Report, notice string) {
 	default:
 		rep.Kind = Delivered
 	}
+}
+
+// isOptOut reports whether the message is an unsubscribe request sent to a
+// list's opt-out address.
+func isOptOut(h header, text string) bool {
+	to := strings.ToLower(normalizeAddress(h.get("to")))
+	subj := strings.ToLower(strings.TrimSpace(h.get("subject")))
+	if (strings.HasPrefix(to, "opt-out") || strings.HasPrefix(to, "unsubscribe")) && (subj == "unsubscribe" || strings.Contains(strings.ToLower(text), "unsubscribe")) {
+		return true
+	}
+	return strings.Contains(text, "sent this email to unsubscribe")
 }
 
 // hasEmbeddedStatus reports whether text quotes delivery-status fields.

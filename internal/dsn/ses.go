@@ -10,6 +10,7 @@ import (
 // (delivered by SNS as an e-mail with a JSON body) that bounced reads.
 type sesNotification struct {
 	NotificationType string `json:"notificationType"`
+	Message          string `json:"Message"` // the SNS envelope's payload
 	EventType        string `json:"eventType"`
 	Bounce           *struct {
 		BounceType        string `json:"bounceType"`
@@ -48,7 +49,7 @@ type sesNotification struct {
 // whose body is JSON. It reports false when text is not one.
 func readSESJSON(rep *Report, text string) bool {
 	i := strings.IndexByte(text, '{')
-	if i < 0 || !strings.Contains(text, `"notificationType"`) && !strings.Contains(text, `"eventType"`) {
+	if i < 0 || !strings.Contains(text, `notificationType`) && !strings.Contains(text, `eventType`) {
 		return false
 	}
 	j := strings.LastIndexByte(text, '}')
@@ -60,7 +61,19 @@ func readSESJSON(rep *Report, text string) bool {
 	body = strings.ReplaceAll(strings.ReplaceAll(body, "!\r\n ", ""), "!\n ", "")
 	var n sesNotification
 	if err := json.Unmarshal([]byte(body), &n); err != nil {
-		return false
+		// QUIRK: a mail relay folded the long line inside a JSON string.
+		body = strings.ReplaceAll(strings.ReplaceAll(body, "\r\n ", ""), "\n ", "")
+		if err := json.Unmarshal([]byte(body), &n); err != nil {
+			return false
+		}
+	}
+	if n.NotificationType == "" && n.EventType == "" && n.Message != "" {
+		// An SNS envelope: the SES notification is a JSON string inside.
+		msg := n.Message
+		n = sesNotification{}
+		if err := json.Unmarshal([]byte(msg), &n); err != nil {
+			return false
+		}
 	}
 	typ := n.NotificationType
 	if typ == "" {

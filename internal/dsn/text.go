@@ -157,7 +157,7 @@ var (
 		"宛先不明", "未送達", "无法投递", "无法送达", "退信", "投递失败", "will keep trying", "will continue trying",
 		"has been delayed", "not yet been delivered", "delivery is delayed", "this is a warning message",
 		"message could not", "delivery status notification", "has not been delivered", "delivery to these recipients",
-		"delivery to the following", "attempting to deliver", "could not be delivered to", "host unknown", "user unknown", "mailbox unavailable", "no such user",
+		"delivery to the following", "attempting to deliver", "invalid user address", "requested action not taken", "could not be delivered to", "host unknown", "user unknown", "mailbox unavailable", "no such user",
 	}
 	delayPhrases = []string{
 		"will continue trying", "will keep trying", "will retry", "still trying", "has been delayed",
@@ -188,7 +188,7 @@ func (m *msg) readText(rep *Report, notice string) {
 	lnotice := strings.ToLower(notice)
 	subject := strings.ToLower(rep.Subject)
 	from := strings.ToLower(rep.From)
-	fromSystem := strings.Contains(from, "mailer-daemon") || strings.Contains(from, "mailer daemon") || strings.Contains(from, "postmaster") ||
+	fromSystem := strings.Contains(from, "mailer-daemon") || strings.Contains(from, "mailer daemon") || strings.Contains(from, "post_master") || strings.Contains(from, "postmaster") ||
 		strings.Contains(from, "mail delivery") || strings.Contains(from, "mail-daemon") || strings.Contains(from, "maildaemon")
 	subjBounce := containsAny(subject, bounceSubjects)
 	bodyBounce := containsAny(lnotice, bounceBody)
