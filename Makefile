@@ -1,0 +1,52 @@
+# bounced: build, demo, tests and figures. `make test` is what CI runs.
+
+GO            ?= go
+STATICCHECK   ?= honnef.co/go/tools/cmd/staticcheck@v0.7.0
+FUZZTIME      ?= 20s
+GOBIN         := $(shell $(GO) env GOPATH)/bin
+
+.PHONY: all build demo test check fmt vet staticcheck unit fuzz bench figures clean
+
+all: build
+
+build:
+	$(GO) build -o bin/bounced ./cmd/bounced
+
+# Parse the project's sample notices.
+demo:
+	$(GO) run ./cmd/bounced parse internal/dsn/testdata/notices
+
+# Everything CI checks: formatting, vet, staticcheck, the tests with the
+# race detector, and each fuzz target for $(FUZZTIME).
+test: check unit fuzz
+
+check: fmt vet staticcheck
+
+fmt:
+	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+staticcheck:
+	$(GO) install $(STATICCHECK)
+	$(GOBIN)/staticcheck ./...
+
+unit:
+	$(GO) test -race ./...
+
+# Every Fuzz function of every package, one after the other.
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+# Speed and memory figures for the README.
+bench figures:
+	scripts/figures
+
+clean:
+	rm -rf bin
