@@ -82,3 +82,72 @@ type Result struct {
 	// Matched is the text or code the rule matched, for --explain.
 	Matched string `json:"matched,omitempty"`
 }
+
+// causeInfo holds what the package knows of each cause, in the order of
+// DESIGN.md.
+var causeInfo = [...]struct {
+	cause Cause
+	scope Scope
+	soft  bool // the default severity when neither code gives one
+}{
+	{BadAddress, ScopeRecipient, false},
+	{BadDomain, ScopeRecipient, false},
+	{MailboxDisabled, ScopeRecipient, false},
+	{MailboxFull, ScopeRecipient, true},
+	{Oversize, ScopeMessage, false},
+	{SpamContent, ScopeMessage, false},
+	{Virus, ScopeMessage, false},
+	{Blocklisted, ScopeSender, false},
+	{AuthFailure, ScopeSender, false},
+	{Policy, ScopeSender, false},
+	{RateLimited, ScopeSender, true},
+	{Expired, ScopeTransport, true},
+	{NetworkError, ScopeTransport, true},
+	{ServerError, ScopeTransport, true},
+	{ProtocolError, ScopeTransport, false},
+	{Unknown, ScopeUnknown, false},
+}
+
+// index gives the position of c in causeInfo, or -1.
+func (c Cause) index() int {
+	for i := range causeInfo {
+		if causeInfo[i].cause == c {
+			return i
+		}
+	}
+	return -1
+}
+
+// Valid reports whether c is one of the causes of the taxonomy.
+func (c Cause) Valid() bool { return c.index() >= 0 }
+
+// Scope tells what c says something about. Only ScopeRecipient causes count
+// against an address. An invalid cause has ScopeUnknown.
+func (c Cause) Scope() Scope {
+	if i := c.index(); i >= 0 {
+		return causeInfo[i].scope
+	}
+	return ScopeUnknown
+}
+
+// defaultSeverity is the severity of c when the message gives neither an
+// enhanced status code nor a reply code: soft for the causes that usually
+// pass (a full mailbox, throttling, transport trouble), hard otherwise.
+func (c Cause) defaultSeverity() Severity {
+	if i := c.index(); i >= 0 && causeInfo[i].soft {
+		return Soft
+	}
+	return Hard
+}
+
+// Causes returns every cause of the taxonomy, in the order of DESIGN.md.
+func Causes() []Cause {
+	cs := make([]Cause, len(causeInfo))
+	for i := range causeInfo {
+		cs[i] = causeInfo[i].cause
+	}
+	return cs
+}
+
+// Valid reports whether s is Hard or Soft.
+func (s Severity) Valid() bool { return s == Hard || s == Soft }

@@ -1,0 +1,221 @@
+package classify
+
+import (
+	"math/bits"
+	"sort"
+	"strings"
+)
+
+// A matcher finds, in one pass over a text, which of a fixed set of phrases
+// occur in it, ignoring ASCII case. It is an Aho-Corasick automaton: a trie
+// of the phrases with failure links, dense at the root and sparse below.
+//
+// Phrases are lower-case. A phrase may start and/or end with `\b`, which
+// asks for a word boundary there: the neighbouring byte must not be an ASCII
+// letter or digit (or must be the start or end of the text).
+//
+// A matcher is immutable once built and safe for concurrent use.
+type matcher struct {
+	root  [256]int32 // transitions of the root, for every byte
+	nodes []acNode
+	edges []acEdge // the edges of each node, sorted by byte
+	outs  []int32  // phrase ids; nodes[i].out indexes a run ending at -1
+	pats  []acPattern
+}
+
+type acNode struct {
+	fail     int32
+	edge0    int32 // first edge in edges
+	nedge    int32
+	out      int32 // index into outs, or -1 when no phrase ends here
+	depth    int32
+	children int32 // scratch while building
+}
+
+type acEdge struct {
+	b  byte
+	to int32
+}
+
+type acPattern struct {
+	text            string // lower-case, without the \b markers
+	wordStart, wEnd bool
+}
+
+// maxPhrases bounds the phrases of one matcher so that the set of found
+// phrases fits a fixed array on the stack.
+const maxPhrases = 64 * 64
+
+// phraseSet is the set of phrase ids found in one text.
+type phraseSet [maxPhrases / 64]uint64
+
+func (s *phraseSet) add(i int32)      { s[i>>6] |= 1 << (uint(i) & 63) }
+func (s *phraseSet) has(i int32) bool { return s[i>>6]&(1<<(uint(i)&63)) != 0 }
+
+// nextBelow returns the smallest id >= from and < limit in the set, or -1.
+func (s *phraseSet) nextBelow(from, limit int32) int32 {
+	for from < limit {
+		w := s[from>>6] >> (uint(from) & 63)
+		if w == 0 {
+			from = (from | 63) + 1
+			continue
+		}
+		i := from + int32(bits.TrailingZeros64(w))
+		if i >= limit {
+			return -1
+		}
+		return i
+	}
+	return -1
+}
+
+// lowerASCII maps A-Z to a-z and leaves every other byte alone.
+var lowerASCII = func() (t [256]byte) {
+	for i := range t {
+		t[i] = byte(i)
+		if 'A' <= i && i <= 'Z' {
+			t[i] = byte(i) + 'a' - 'A'
+		}
+	}
+	return t
+}()
+
+func isWordByte(b byte) bool {
+	return 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9'
+}
+
+// parsePhrase reads the \b markers of a phrase.
+func parsePhrase(p string) acPattern {
+	var ap acPattern
+	if strings.HasPrefix(p, `\b`) {
+		ap.wordStart = true
+		p = p[2:]
+	}
+	if strings.HasSuffix(p, `\b`) {
+		ap.wEnd = true
+		p = p[:len(p)-2]
+	}
+	ap.text = p
+	return ap
+}
+
+// newMatcher builds a matcher for phrases; phrase i has id i. The phrases
+// must be non-empty and lower-case, and there must be at most maxPhrases.
+func newMatcher(phrases []string) *matcher {
+	m := &matcher{pats: make([]acPattern, len(phrases))}
+	type tmpNode struct {
+		next map[byte]int32
+		out  []int32
+	}
+	tmp := []tmpNode{{next: map[byte]int32{}}}
+	depth := []int32{0}
+	for id, p := range phrases {
+		ap := parsePhrase(p)
+		m.pats[id] = ap
+		s := int32(0)
+		for i := 0; i < len(ap.text); i++ {
+			b := ap.text[i]
+			nx, ok := tmp[s].next[b]
+			if !ok {
+				nx = int32(len(tmp))
+				tmp = append(tmp, tmpNode{next: map[byte]int32{}})
+				depth = append(depth, depth[s]+1)
+				tmp[s].next[b] = nx
+			}
+			s = nx
+		}
+		tmp[s].out = append(tmp[s].out, int32(id))
+	}
+
+	m.nodes = make([]acNode, len(tmp))
+	for i := range tmp {
+		m.nodes[i].depth = depth[i]
+		keys := make([]int, 0, len(tmp[i].next))
+		for b := range tmp[i].next {
+			keys = append(keys, int(b))
+		}
+		sort.Ints(keys)
+		m.nodes[i].edge0 = int32(len(m.edges))
+		m.nodes[i].nedge = int32(len(keys))
+		for _, b := range keys {
+			m.edges = append(m.edges, acEdge{b: byte(b), to: tmp[i].next[byte(b)]})
+		}
+	}
+
+	// Failure links, breadth first; the outputs of a node include those of
+	// its failure chain.
+	outSets := make([][]int32, len(tmp))
+	queue := make([]int32, 0, len(tmp))
+	for b := 0; b < 256; b++ {
+		if to, ok := tmp[0].next[byte(b)]; ok {
+			m.root[b] = to
+			m.nodes[to].fail = 0
+			queue = append(queue, to)
+		}
+	}
+	outSets[0] = tmp[0].out
+	for len(queue) > 0 {
+		s := queue[0]
+		queue = queue[1:]
+		outSets[s] = append(append([]int32(nil), tmp[s].out...), outSets[m.nodes[s].fail]...)
+		n := m.nodes[s]
+		for _, e := range m.edges[n.edge0 : n.edge0+n.nedge] {
+			m.nodes[e.to].fail = m.step(n.fail, e.b)
+			queue = append(queue, e.to)
+		}
+	}
+	for i := range m.nodes {
+		if len(outSets[i]) == 0 {
+			m.nodes[i].out = -1
+			continue
+		}
+		m.nodes[i].out = int32(len(m.outs))
+		m.outs = append(m.outs, outSets[i]...)
+		m.outs = append(m.outs, -1)
+	}
+	return m
+}
+
+// step follows the transition from state s on byte b.
+func (m *matcher) step(s int32, b byte) int32 {
+	for s != 0 {
+		n := &m.nodes[s]
+		for _, e := range m.edges[n.edge0 : n.edge0+n.nedge] {
+			if e.b == b {
+				return e.to
+			}
+			if e.b > b {
+				break
+			}
+		}
+		s = n.fail
+	}
+	return m.root[b]
+}
+
+// scan adds to found the id of every phrase that occurs in text, folding
+// ASCII upper case to lower case on the fly.
+func (m *matcher) scan(text string, found *phraseSet) {
+	s := int32(0)
+	for i := 0; i < len(text); i++ {
+		s = m.step(s, lowerASCII[text[i]])
+		o := m.nodes[s].out
+		if o < 0 {
+			continue
+		}
+		for ; m.outs[o] >= 0; o++ {
+			id := m.outs[o]
+			p := &m.pats[id]
+			if p.wordStart {
+				start := i + 1 - len(p.text)
+				if start > 0 && isWordByte(text[start-1]) {
+					continue
+				}
+			}
+			if p.wEnd && i+1 < len(text) && isWordByte(text[i+1]) {
+				continue
+			}
+			found.add(id)
+		}
+	}
+}
