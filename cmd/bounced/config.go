@@ -207,16 +207,11 @@ func (c *Config) parser() *dsn.Parser {
 }
 
 // classifier compiles the built-in rules with the user's. A bad rule is an
-// error naming it by position and id.
+// error naming it.
 func (c *Config) classifier() (*classify.Classifier, error) {
-	for i, r := range c.Classify.Rules {
-		if r.ID == "" {
-			return nil, fmt.Errorf("classify.rule[%d]: no id", i)
-		}
-	}
 	cl, err := classify.New(c.Classify.Rules)
 	if err != nil {
-		return nil, fmt.Errorf("classify.rule: %w", err)
+		return nil, fmt.Errorf("classify rules: %w", err)
 	}
 	return cl, nil
 }

@@ -129,10 +129,14 @@ func TestConfigErrors(t *testing.T) {
 		{"verp empty prefix", "[parse.verp]\nprefixes = [\"\"]\n",
 			[]string{"parse.verp.prefixes[0]"}},
 		{"rule without id", "[[classify.rule]]\ntext = [\"x\"]\ncause = \"policy\"\nseverity = \"hard\"\n",
-			[]string{"classify.rule[0]", "no id"}},
+			[]string{"classify rules", "rule 1"}},
 		{"rule with bad cause", "[[classify.rule]]\nid = \"ok\"\ntext = [\"x\"]\ncause = \"policy\"\nseverity = \"hard\"\n\n" +
 			"[[classify.rule]]\nid = \"acme-full\"\ntext = [\"x\"]\ncause = \"full\"\nseverity = \"soft\"\n",
-			[]string{"classify.rule", "acme-full"}},
+			[]string{"classify rules", `rule "acme-full"`, "full"}},
+		{"duplicate rule id", "[[classify.rule]]\nid = \"a\"\ntext = [\"x\"]\ncause = \"policy\"\n\n[[classify.rule]]\nid = \"a\"\nstatus = \"5.7\"\ncause = \"policy\"\n",
+			[]string{`rule "a"`, "duplicate"}},
+		{"rule with bad status", "[[classify.rule]]\nid = \"s\"\nstatus = \"5.x\"\ncause = \"policy\"\n",
+			[]string{`rule "s"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
