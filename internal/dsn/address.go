@@ -17,7 +17,10 @@ func normalizeAddress(s string) string {
 			s = s[i+1:]
 		}
 	}
-	s = strings.Trim(s, " \t<>\"'`.,;:()[]")
+	s = strings.Trim(s, " \t<>'`.,;:()[]")
+	if strings.HasPrefix(s, `"`) && !strings.Contains(s, `"@`) || strings.HasSuffix(s, `"`) {
+		s = strings.Trim(s, `"`)
+	}
 	if s == "" || strings.ContainsAny(s, " \t") {
 		// QUIRK: "user@example.com (Name)" and other trailing text.
 		if a := firstAddress(s); a != "" {
@@ -46,8 +49,10 @@ func isLocalByte(c byte) bool {
 	return strings.IndexByte(".!#$%&'*+/=?^_`{|}~-", c) >= 0
 }
 
+// isDomainByte accepts ASCII only: in free text a UTF-8 byte after a domain
+// is far more often punctuation or prose ("example.jp،") than an IDN.
 func isDomainByte(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == '_' || c >= 0x80
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == '_'
 }
 
 // findAddresses returns the addresses in free text, in order: a local part,

@@ -69,7 +69,8 @@ func parseStatusFields(text string) statusFields {
 	// Drop blocks that name nobody and say nothing.
 	out := sf.recipients[:0]
 	for _, r := range sf.recipients {
-		if r.Recipient == "" && r.OriginalRecipient != "" {
+		if strings.HasPrefix(r.Recipient, "@") || r.Recipient == "" && r.OriginalRecipient != "" {
+			// QUIRK: Sendmail's "@host" when it lost the local part.
 			r.Recipient = r.OriginalRecipient
 		}
 		if r.Recipient == "" && r.Action == "" && r.Status.IsZero() && r.Diagnostic == "" {

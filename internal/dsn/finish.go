@@ -110,11 +110,12 @@ func (m *msg) readStatus(rep *Report, notice string) {
 	switch {
 	case failed > 0:
 		rep.Kind = Bounce
-		// A report of several outcomes lists only the failed ones.
-		if delayed+delivered > 0 {
+		// A report of several outcomes keeps the failed and delayed
+		// recipients; the delivered ones need no action.
+		if delivered > 0 {
 			keep := rep.Recipients[:0]
 			for _, r := range rep.Recipients {
-				if r.Action == Failed || r.Action == unknownAction {
+				if r.Action == Failed || r.Action == Delayed || r.Action == unknownAction {
 					keep = append(keep, r)
 				}
 			}

@@ -67,6 +67,9 @@ func (h header) contentType() (string, map[string]string) {
 		// unquoted boundaries); keep the type and find the boundary by hand.
 		mt, _, _ = strings.Cut(v, ";")
 		mt = strings.ToLower(strings.TrimSpace(mt))
+		if i := strings.IndexAny(mt, " \t"); i > 0 {
+			mt = mt[:i] // QUIRK: "text/plain charset=..." without the semicolon.
+		}
 		params = map[string]string{}
 		if b := paramByHand(v, "boundary"); b != "" {
 			params["boundary"] = b

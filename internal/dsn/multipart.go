@@ -29,8 +29,10 @@ func (p *partReader) Read(b []byte) (int, error) {
 		line, err := p.br.ReadSlice('\n')
 		atLineStart := !p.midLine
 		p.midLine = err == bufio.ErrBufferFull
-		if atLineStart && bytes.HasPrefix(line, p.dash) {
-			rest := bytes.TrimRight(line[len(p.dash):], " \t\r\n")
+		// QUIRK: some MTAs indent the boundary line (testdata/rfc3464 with
+		// " --boundary").
+		if t := bytes.TrimLeft(line, " \t"); atLineStart && bytes.HasPrefix(t, p.dash) {
+			rest := bytes.TrimRight(t[len(p.dash):], " \t\r\n")
 			if len(rest) == 0 || bytes.Equal(rest, []byte("--")) {
 				p.done = true
 				p.final = len(rest) == 2

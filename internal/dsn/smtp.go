@@ -47,8 +47,8 @@ func findStatus(text string) (Status, bool) {
 	return Status{}, false
 }
 
-// findReplyCode returns the first SMTP reply code (RFC 5321 4.2: three digits,
-// first 2 to 5, then a space, a hyphen or the end) that stands alone in
+// findReplyCode returns the first SMTP failure reply code (RFC 5321 4.2:
+// three digits, first 4 or 5, then a space, a hyphen or the end) that stands alone in
 // text, or 0.
 func findReplyCode(text string) int {
 	c, _ := replyCodeAt(text)
@@ -59,7 +59,7 @@ func findReplyCode(text string) int {
 func replyCodeAt(text string) (int, int) {
 	for i := 0; i+3 <= len(text); i++ {
 		c := text[i]
-		if c < '2' || c > '5' || !isDigit(text[i+1]) || !isDigit(text[i+2]) || text[i+1] > '5' {
+		if c < '4' || c > '5' || !isDigit(text[i+1]) || !isDigit(text[i+2]) || text[i+1] > '5' {
 			continue
 		}
 		if i > 0 {
@@ -108,6 +108,12 @@ func codes(diag string) (int, Status) {
 		rest = rest[i+3:]
 	}
 	st, _ := findStatus(diag)
+	for st.Class == 2 {
+		// A transcript's "250 2.1.5 Ok" is not the failure; look further.
+		i := strings.Index(diag, st.String())
+		diag = diag[i+5:]
+		st, _ = findStatus(diag)
+	}
 	return code, st
 }
 

@@ -24,6 +24,7 @@ var originMarkers = []string{
 	"unsent message follows",                      // Sendmail
 	"returned message follows",                    //
 	"returned message",                            // Lotus Notes
+	"copy of the message header",                  // MXLogic
 	"header of the original message",              // Japanese MTAs
 	"headers of the original message",             //
 	"original message header",                     //
@@ -265,32 +266,52 @@ func (m *msg) noticeAddresses(rep *Report, notice string) []addrSpan {
 	}
 	var out []addrSpan
 	seen := map[string]bool{}
+	lnotice := strings.ToLower(notice)
 	for _, a := range findAddresses(m.top.get("x-failed-recipients"), 50) {
 		k := strings.ToLower(a.addr)
-		if !seen[k] {
-			seen[k] = true
-			// Offsets point into the notice, where the address is named.
-			if i := strings.Index(strings.ToLower(notice), k); i >= 0 {
-				a.start, a.end = i, i+len(k)
-			} else {
-				a.start, a.end = 0, 0
-			}
-			out = append(out, a)
+		if seen[k] {
+			continue
 		}
+		seen[k] = true
+		// Offsets point into the notice, where the address is named.
+		a.start, a.end = 0, 0
+		if i := strings.Index(lnotice, k); i >= 0 {
+			a.start, a.end = i, i+len(k)
+		}
+		out = append(out, a)
 	}
 	if len(out) > 0 {
 		sortSpans(out)
 		return out
 	}
+	// Most notices list failed recipients one per line ("<a@b>: host said",
+	// "  a@b", "a@b on <date>"); when some addresses stand so, only those
+	// count, and prose mentions ("please contact <postmaster@...>", "To:
+	// a@b") do not.
+	var strong, weak []addrSpan
 	for _, a := range findAddresses(notice, 200) {
 		k := strings.ToLower(a.addr)
-		if seen[k] || skip[k] && !startsLine(notice, a.start) || isSystemAddress(a.addr) || inHeaderLine(notice, a.start) || afterSenderCommand(notice, a.start) {
+		if seen[k] || isSystemAddress(a.addr) || inHeaderLine(notice, a.start) || afterSenderCommand(notice, a.start) {
 			continue
 		}
-		seen[k] = true
-		out = append(out, a)
-		if len(out) >= 100 {
+		if startsLine(notice, a.start) {
+			seen[k] = true
+			strong = append(strong, a)
+		} else if !skip[k] {
+			weak = append(weak, a)
+		}
+		if len(strong) >= 100 {
 			break
+		}
+	}
+	if len(strong) > 0 {
+		return strong
+	}
+	for _, a := range weak {
+		k := strings.ToLower(a.addr)
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, a)
 		}
 	}
 	return out
