@@ -153,10 +153,10 @@ func (m *msg) walk(h header, r io.Reader, depth int) {
 			m.feedback = m.decode(h, r, maxStatusBytes)
 		}
 	case mt == "message/rfc822" || mt == "message/global" || mt == "message/partial":
-		m.walkOriginal(h, r, true)
+		m.walkOriginal(h, r, true, depth)
 	case mt == "text/rfc822-headers" || mt == "message/global-headers" || mt == "text/rfc822-header":
 		// RFC 3462 / RFC 6522 returned headers, RFC 6533 6.3.
-		m.walkOriginal(h, r, false)
+		m.walkOriginal(h, r, false, depth)
 	case mt == "text/plain" || mt == "text/enriched" || mt == "application/json":
 		text := m.decode(h, r, maxText-m.textBytes)
 		if depth == 0 && !h.has("content-type") {
@@ -196,12 +196,19 @@ func sniffBoundary(text string) string {
 // walkOriginal reads the header of a returned message (or returned headers),
 // and when withBody is set a little of its text for notices that quote
 // another notice.
-func (m *msg) walkOriginal(h header, r io.Reader, withBody bool) {
+func (m *msg) walkOriginal(h header, r io.Reader, withBody bool, depth int) {
 	body := m.decodeReader(h, r)
 	br := bufio.NewReaderSize(body, 4096)
 	oh, err := readHeader(br)
 	if err != nil {
 		m.fail(fmt.Errorf("reading returned message header: %w", err))
+	}
+	if mt, p := oh.contentType(); withBody && mt == "multipart/report" && len(m.status) == 0 && m.feedback == "" &&
+		strings.EqualFold(p["report-type"], "delivery-status") {
+		// QUIRK: a notice that attaches another notice (a forwarded
+		// bounce): read the inner one's report.
+		m.walk(oh, br, depth+1)
+		return
 	}
 	if !m.origFound && len(oh) > 0 {
 		m.orig, m.origFound = oh, true

@@ -71,7 +71,7 @@ func replyCodeAt(text string) (int, int) {
 		}
 		if i+3 < len(text) {
 			n := text[i+3]
-			if n != ' ' && n != '-' && n != '\n' && n != '\r' && n != '\t' && n != ')' && n != ']' && n != '"' && n != ',' && n != ';' {
+			if n != ' ' && n != '-' && n != '\n' && n != '\r' && n != '\t' && n != ')' && n != ']' && n != '"' && n != ',' && n != ';' && n != ':' {
 				continue
 			}
 			// "250-300 ms", "550 2014" are not replies.
@@ -87,8 +87,13 @@ func replyCodeAt(text string) (int, int) {
 // codes extracts the reply code and enhanced status from a diagnostic text.
 // A status is taken only when it agrees with the reply code's class, or when
 // there is no reply code.
-func codes(diag string) (int, Status) {
-	code := 0
+func codes(diag string) (code int, st Status) {
+	first := 0
+	defer func() {
+		if code == 0 {
+			code = first
+		}
+	}()
 	// A status right after a reply code ("550 5.1.1", "550-'5.7.1") is the
 	// remote server's own; prefer it to earlier ones a relay added.
 	for rest := diag; ; {
@@ -96,7 +101,12 @@ func codes(diag string) (int, Status) {
 		if c == 0 {
 			break
 		}
-		if code == 0 {
+		if first == 0 {
+			first = c
+		}
+		if code == 0 && !sendmailPrefix(rest[i:]) {
+			// QUIRK: Sendmail's own "554 <a@b>... 550 Host unknown": the
+			// remote server's code follows its prefix.
 			code = c
 		}
 		after := strings.TrimLeft(rest[i+3:], " -'\"#(")
@@ -107,7 +117,7 @@ func codes(diag string) (int, Status) {
 		}
 		rest = rest[i+3:]
 	}
-	st, _ := findStatus(diag)
+	st, _ = findStatus(diag)
 	for st.Class == 2 {
 		// A transcript's "250 2.1.5 Ok" is not the failure; look further.
 		i := strings.Index(diag, st.String())
@@ -115,6 +125,16 @@ func codes(diag string) (int, Status) {
 		st, _ = findStatus(diag)
 	}
 	return code, st
+}
+
+// sendmailPrefix reports whether s starts "5xx <address>... " with a
+// further reply code after it.
+func sendmailPrefix(s string) bool {
+	if len(s) < 6 || s[3] != ' ' || s[4] != '<' {
+		return false
+	}
+	j := strings.Index(s, ">... ")
+	return j > 0 && findReplyCode(s[j+5:min(len(s), j+9)]) != 0
 }
 
 // hasPrefixFold reports whether s starts with prefix, ignoring ASCII case.

@@ -362,7 +362,9 @@ func afterSenderCommand(s string, i int) bool {
 }
 
 // textAbout returns the lines of notice that concern addr: from its first
-// mention up to a blank line after some text, at most 20 lines.
+// mention to the end of its paragraph, or further while no reply code has
+// been seen (QUIRK: Sendmail gives the reason, then the transcript), up to
+// the next recipient's line, at most 20 lines.
 func textAbout(notice, addr string) string {
 	i := strings.Index(strings.ToLower(notice), strings.ToLower(addr))
 	if i < 0 {
@@ -374,10 +376,15 @@ func textAbout(notice, addr string) string {
 		line, r, _ := strings.Cut(rest, "\n")
 		rest = r
 		if strings.TrimSpace(line) == "" {
-			if b.Len() > len(addr)+8 {
+			if b.Len() > len(addr)+8 && findReplyCode(b.String()) != 0 {
 				break
 			}
 			continue
+		}
+		if n > 0 && b.Len() > 0 {
+			if a := findAddresses(line, 1); len(a) == 1 && startsLine(line, a[0].start) && !strings.EqualFold(a[0].addr, addr) {
+				break
+			}
 		}
 		b.WriteString(line)
 		b.WriteByte('\n')
