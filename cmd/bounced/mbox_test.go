@@ -89,3 +89,28 @@ func TestMboxSplitReadError(t *testing.T) {
 		t.Errorf("messages before the error: %q", got)
 	}
 }
+
+// FuzzMboxSplit checks that splitting loses and adds nothing, and that
+// every message but the first opens with a "From " line.
+func FuzzMboxSplit(f *testing.F) {
+	f.Add("From a\nS: 1\n\nb1\n\nFrom b\nS: 2\n")
+	f.Add("From a\r\n\r\nFrom b\r\n\r\n\r\nFrom c")
+	f.Add("no mbox at all\n\nFrom x\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		got, err := splitAll(t, strings.NewReader(in), 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if joined := strings.Join(got, ""); joined != in {
+			t.Fatalf("split %q into %q", in, got)
+		}
+		for i, m := range got {
+			if m == "" {
+				t.Errorf("message %d is empty", i)
+			}
+			if i > 0 && !strings.HasPrefix(m, "From ") {
+				t.Errorf("message %d does not open with From: %q", i, m)
+			}
+		}
+	})
+}
