@@ -49,6 +49,7 @@ type Classifier struct {
 	phraseRule []int32
 	nUser      int32 // phrase ids [0, nUser) belong to user rules
 	nTrigger   int32 // phrase ids [nUser, nTrigger) trigger text rules
+	nCommand   int32 // phrase ids from nCommand are commandPhrases
 	phrases    []string
 }
 
@@ -83,9 +84,11 @@ func (p statusPrefix) match(s dsn.Status) bool {
 }
 
 type compiledText struct {
-	id    string
-	cause Cause
-	all   []int32 // phrase ids that must occur as well
+	id        string
+	retriedID string // the id reported when retried turns the cause to Expired
+	cause     Cause
+	retried   bool
+	all       []int32 // phrase ids that must occur as well
 }
 
 // New builds a classifier with the user rules first. A rule that cannot be
@@ -127,12 +130,16 @@ func New(user []Rule) (*Classifier, error) {
 	}
 	c.nTrigger = int32(len(c.phrases))
 	for _, r := range builtin {
-		ct := compiledText{id: r.id, cause: r.cause}
+		ct := compiledText{id: r.id, cause: r.cause, retried: r.retried, retriedID: "retried:" + r.id}
 		for _, p := range r.all {
 			ct.all = append(ct.all, int32(len(c.phrases)))
 			c.phrases = append(c.phrases, p)
 		}
 		c.text = append(c.text, ct)
+	}
+	c.nCommand = int32(len(c.phrases))
+	for _, p := range commandPhrases {
+		c.phrases = append(c.phrases, p.phrase)
 	}
 	if len(c.phrases) > maxPhrases {
 		return nil, fmt.Errorf("too many text phrases: %d, at most %d", len(c.phrases), maxPhrases)
@@ -243,6 +250,12 @@ func Classify(in Input) Result { return builtin().Classify(in) }
 // weighed in this order: user rules; a precise enhanced status code (unless
 // it is one servers misuse and the text says otherwise); provider texts;
 // generic texts; a vague enhanced status code; the basic reply code.
+//
+// Then three corrections: a recipient cause for a failure that answered
+// MAIL FROM (or the greeting) is about the sender; connection trouble that
+// the MTA retried, with no permanent code, is Expired; and a delay notice
+// that says nothing more precise is Expired too (the message is ageing in
+// a queue).
 func (c *Classifier) Classify(in Input) Result {
 	text := in.Diagnostic
 	if !isASCII(text) {
@@ -253,9 +266,7 @@ func (c *Classifier) Classify(in Input) Result {
 	}
 	var found phraseSet
 	c.m.scan(text, &found)
-	cmd := normCommand(in.Command)
 
-	// User rules.
 	for i := range c.user {
 		if matched, ok := c.matchUser(i, &found, in); ok {
 			u := &c.user[i]
@@ -263,22 +274,125 @@ func (c *Classifier) Classify(in Input) Result {
 		}
 	}
 
-	tr, phrase, textOK := c.firstText(&found)
+	cmd, cmdMatched := normCommand(in.Command), in.Command
+	if cmd == "" {
+		cmd, cmdMatched = c.commandFromText(&found)
+	}
+	cause, rule, matched := c.decide(in, &found, cmd)
+	switch {
+	case cause.Scope() == ScopeRecipient && (cmd == "MAIL" || cmd == "HELO"):
+		// RFC 5321 3.3: MAIL FROM comes before any recipient, so its
+		// refusal cannot be about one.
+		cause, rule, matched = Policy, commandRule(cmd), cmdMatched
+	case cmd == "CONNECT" && (cause.Scope() == ScopeRecipient || cause == Policy && rule != "text:ptr"):
+		// Refused before the client said anything, and not for its
+		// missing reverse DNS: the connecting host is refused.
+		cause, rule, matched = Blocklisted, commandRule(cmd), cmdMatched
+	case rule == "" && isDelay(in):
+		cause, rule, matched = Expired, "delay", string(in.Action)
+	}
+	if rule == "" {
+		rule = "none"
+	}
+	return c.result(in, cause, "", rule, matched)
+}
+
+// decide weighs the built-in evidence. An empty rule means nothing
+// precise decided: the cause is Unknown or comes from a vague code.
+func (c *Classifier) decide(in Input, found *phraseSet, cmd string) (cause Cause, rule, matched string) {
+	tr, phrase, textOK := c.firstText(found)
 	sr, statusOK := lookupStatus(c.status, in.Status)
 	if statusOK && !sr.vague && sr.cause != "" && !(textOK && sr.yield.has(tr.cause)) {
-		return c.statusResult(in, sr)
+		rule, matched := c.statusRule(in.Status)
+		return sr.cause, rule, matched
 	}
 	if textOK {
-		return c.result(in, tr.cause, "", tr.id, phrase)
+		if tr.retried && !permanent(in) {
+			return Expired, tr.retriedID, phrase
+		}
+		return tr.cause, tr.id, phrase
+	}
+	if isDelay(in) {
+		return Unknown, "", ""
+	}
+	for i := range domainRules {
+		if d := &domainRules[i]; domainMatch(in.Domain, d.domain) {
+			return d.cause, d.id, d.domain
+		}
 	}
 	if statusOK && sr.cause != "" {
-		return c.statusResult(in, sr)
+		rule, matched := c.statusRule(in.Status)
+		return sr.cause, rule, matched
 	}
 	if cause, ok := lookupCode(in.ReplyCode, cmd); ok {
 		s := codeString(in.ReplyCode)
-		return c.result(in, cause, "", "code:"+s, s)
+		return cause, "code:" + s, s
 	}
-	return c.result(in, Unknown, "", "none", "")
+	return Unknown, "", ""
+}
+
+// permanent reports whether the codes say the failure is permanent.
+func permanent(in Input) bool {
+	switch in.Status.Class {
+	case 5:
+		return true
+	case 4:
+		return false
+	}
+	return in.ReplyCode/100 == 5
+}
+
+// commandRule is the rule id of a decision taken from the SMTP command.
+func commandRule(cmd string) string {
+	switch cmd {
+	case "MAIL":
+		return "command:mail"
+	case "HELO":
+		return "command:helo"
+	case "CONNECT":
+		return "command:connect"
+	}
+	return "command:" + strings.ToLower(cmd)
+}
+
+func isDelay(in Input) bool { return in.Kind == dsn.Delay || in.Action == dsn.Delayed }
+
+// commandPhrases tell from the text which SMTP command a failure answered,
+// as Exim ("after MAIL FROM"), Postfix ("in reply to RCPT TO command") and
+// qmail ("but sender was rejected") write it.
+var commandPhrases = []struct{ phrase, command string }{
+	{"after mail from", "MAIL"},
+	{"in reply to mail from", "MAIL"},
+	{"but sender was rejected", "MAIL"},
+	{"after rcpt to", "RCPT"},
+	{"in reply to rcpt to", "RCPT"},
+	{"did not like our rcpt to", "RCPT"},
+	{"does not like recipient", "RCPT"},
+	{"after end of data", "DATA"},
+	{"in reply to end of data", "DATA"},
+	{"in reply to data", "DATA"},
+	{"after data", "DATA"},
+	{"after initial connection", "CONNECT"},
+	{"after helo", "HELO"},
+	{"after ehlo", "HELO"},
+	{"in reply to helo", "HELO"},
+	{"in reply to ehlo", "HELO"},
+	{"but my name was rejected", "HELO"},
+}
+
+// commandFromText returns the command the text names, when it names
+// exactly one.
+func (c *Classifier) commandFromText(found *phraseSet) (cmd, matched string) {
+	for i, p := range commandPhrases {
+		if !found.has(c.nCommand + int32(i)) {
+			continue
+		}
+		if cmd != "" && cmd != p.command {
+			return "", "" // a text about several recipients: no answer
+		}
+		cmd, matched = p.command, p.phrase
+	}
+	return cmd, matched
 }
 
 // matchUser reports whether user rule i holds, and what it matched.
@@ -324,15 +438,14 @@ func (c *Classifier) firstText(found *phraseSet) (*compiledText, string, bool) {
 	return nil, "", false
 }
 
-func (c *Classifier) statusResult(in Input, r statusRule) Result {
-	s := in.Status
+// statusRule gives the rule id and the matched text of a status decision.
+func (c *Classifier) statusRule(s dsn.Status) (rule, matched string) {
 	if _, exact := c.status[statusKey(s.Subject, s.Detail)]; !exact {
 		// A detail the table does not know: decided by its subject.
-		id := "status:" + strconv.Itoa(int(s.Class)) + "." + strconv.Itoa(int(s.Subject))
-		return c.result(in, r.cause, "", id, s.String())
+		return "status:" + strconv.Itoa(int(s.Class)) + "." + strconv.Itoa(int(s.Subject)), s.String()
 	}
 	id := statusID(s)
-	return c.result(in, r.cause, "", id, id[len("status:"):])
+	return id, id[len("status:"):]
 }
 
 func (c *Classifier) result(in Input, cause Cause, sev Severity, rule, matched string) Result {

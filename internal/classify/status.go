@@ -15,6 +15,12 @@ func setOf(cs ...Cause) causeSet {
 
 func (s causeSet) has(c Cause) bool { return s&(1<<uint(c.index())) != 0 }
 
+// recipientMisuse is the yield set of the codes that say the address is
+// bad: a text that blames the sender's IP or rate, or another state of the
+// mailbox, is taken at its word, since wrongly blaming the address would
+// get it suppressed.
+var recipientMisuse = setOf(MailboxFull, MailboxDisabled, Blocklisted, RateLimited)
+
 // anyText is the yield set of a code that any recognised text overrides.
 const anyText = ^causeSet(0)
 
@@ -42,15 +48,15 @@ var statusRules = []statusRule{
 	{subject: 0, detail: 0, vague: true},
 
 	// X.1 Addressing status (RFC 3463 3.2).
-	{1, 0, BadAddress, true, 0},                                    // other address status
-	{1, 1, BadAddress, false, setOf(MailboxFull, MailboxDisabled)}, // bad destination mailbox address
-	{1, 2, BadDomain, false, 0},                                    // bad destination system address
-	{1, 3, BadAddress, false, setOf(Policy)},                       // bad destination mailbox address syntax
-	{1, 4, BadAddress, false, 0},                                   // destination mailbox address ambiguous
-	{1, 6, BadAddress, false, 0},                                   // destination mailbox has moved
-	{1, 7, Policy, false, 0},                                       // bad sender's mailbox address syntax
-	{1, 8, Policy, false, 0},                                       // bad sender's system address
-	{1, 9, ServerError, true, 0},                                   // message relayed to non-compliant mailer (RFC 3886)
+	{1, 0, BadAddress, true, 0},                                // other address status
+	{1, 1, BadAddress, false, recipientMisuse},                 // bad destination mailbox address
+	{1, 2, BadDomain, false, 0},                                // bad destination system address
+	{1, 3, BadAddress, false, recipientMisuse | setOf(Policy)}, // bad destination mailbox address syntax
+	{1, 4, BadAddress, false, 0},                               // destination mailbox address ambiguous
+	{1, 6, BadAddress, false, 0},                               // destination mailbox has moved
+	{1, 7, Policy, false, 0},                                   // bad sender's mailbox address syntax
+	{1, 8, Policy, false, 0},                                   // bad sender's system address
+	{1, 9, ServerError, true, 0},                               // message relayed to non-compliant mailer (RFC 3886)
 	// X.1.10 Recipient address has null MX (RFC 7505 4.2). Office 365 also
 	// sends 5.1.10 for a recipient not found.
 	{1, 10, BadDomain, false, setOf(BadAddress)},

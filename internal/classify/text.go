@@ -9,6 +9,10 @@ type textRule struct {
 	cause Cause
 	any   []string
 	all   []string
+	// retried marks transport trouble that an MTA retries: when the notice
+	// carries no permanent code it kept retrying (a delay) or gave up (a
+	// failure), and the cause is Expired.
+	retried bool
 }
 
 // providerRules name the texts of particular providers. They come before
@@ -50,7 +54,7 @@ var providerRules = []textRule{
 		"does not have authentication information or fails to pass",
 	}},
 	{id: "provider:google:security-issue", cause: Policy, any: []string{
-		"content presents a potential security issue",
+		"content presents a potential",
 	}},
 	{id: "provider:google:unsolicited", cause: SpamContent, any: []string{
 		"?p=unsolicitedmessage", "has been blocked because it was identified as spam",
@@ -62,14 +66,15 @@ var providerRules = []textRule{
 	{id: "provider:google:dns-error", cause: NetworkError, all: []string{"dns error"}, any: []string{
 		"nxdomain", "servfail", "had no relevant answers", "domain name not found",
 	}},
-	{id: "provider:google:cannot-connect", cause: NetworkError, any: []string{
+	{id: "provider:google:cannot-connect", cause: NetworkError, retried: true, any: []string{
 		"did not accept our requests to connect", "recipient server did not accept our requests",
 	}},
 	{id: "provider:google:group-permission", cause: Policy, any: []string{
 		"you do not have permission to post", "you may not have permission to post",
 		"don't have permission to post", "to post messages to the group",
-		"the group you tried to contact", "group you tried to contact",
+		"the group you tried to contact", "group you tried to contact", "groups.google.com",
 	}},
+	{id: "provider:google:send-as", cause: Policy, any: []string{"?p=customfromdenied", "'send mail as'"}},
 
 	// Microsoft: Exchange, Office 365, Outlook.com and Hotmail.
 	{id: "provider:microsoft:recipient-not-found", cause: BadAddress, any: []string{
@@ -94,7 +99,8 @@ var providerRules = []textRule{
 	{id: "provider:microsoft:blocked-ip", cause: Blocklisted, any: []string{
 		"banned sending ip", "on our block list", "sender.office.com", "rate limited due to ip reputation",
 		"traffic not accepted from this ip", "(s3140)", "(s3150)", "(s3113)", "(s3114)", "(s3115)",
-		"postmaster.live.com", "client ip not authorized",
+		"postmaster.live.com", "client ip not authorized", `\bsc-001\b`, `\bsc-002\b`, `\bsc-003\b`,
+		`\bsc-004\b`, `\bdy-001\b`, `\bdy-002\b`, `\bou-001\b`, `\bou-002\b`,
 	}},
 	{id: "provider:microsoft:dmarc", cause: AuthFailure, any: []string{
 		"does not pass dmarc verification",
@@ -138,10 +144,10 @@ var providerRules = []textRule{
 
 	// GMX, Web.de, 1&1 (United Internet).
 	{id: "provider:gmx:ptr", cause: Policy, any: []string{
-		"bad dns ptr resource record", "c=rdns",
+		"bad dns ptr resource record", "&c=rdns",
 	}},
 	{id: "provider:gmx:blocked", cause: Blocklisted, any: []string{
-		"mailin.blocklist", "mail.com/en/error-messages?ip=", "c=bl",
+		"mailin.blocklist", "&c=bl",
 	}},
 
 	// Mail.ru and Yandex.
@@ -182,9 +188,9 @@ var providerRules = []textRule{
 	}},
 	{id: "provider:orange:mailbox-full", cause: MailboxFull, any: []string{"ofr_417", "lpn007_417"}},
 	{id: "provider:orange:blocked", cause: Blocklisted, any: []string{
-		"ofr_506", "ofr004_506", "lpn105_104", "ofr004_104", "ofr_104", "lpn007_510",
-		"mail rejete. mail rejected", "adresse ip source bloquee", "service refuse",
+		"lpn105_104", "ofr004_104", "ofr_104", "lpn007_510", "adresse ip source bloquee", "service refuse",
 	}},
+	{id: "provider:orange:spam", cause: SpamContent, any: []string{"ofr_506", "ofr004_506", "mail rejete. mail rejected"}},
 	{id: "provider:orange:rate", cause: RateLimited, any: []string{
 		"ofr_421", "ofr_420", "ofr004_421", "lpn105_421", "nombre de connexions", "trop de connexions",
 	}},
@@ -214,6 +220,10 @@ var providerRules = []textRule{
 	{id: "provider:barracuda:ube", cause: SpamContent, any: []string{"message content rejected, ube", "barracudanetworks.com/reputation"}},
 	{id: "provider:trendmicro:blocked", cause: Blocklisted, any: []string{"ers.trendmicro.com", "mail-abuse.com/cgi-bin/lookup"}},
 
+	// DragonFly Mail Agent.
+	{id: "provider:dragonfly:host-not-found", cause: BadDomain, all: []string{"dns lookup failure"},
+		any: []string{" not found"}},
+
 	// Amazon SES as a receiver, SendGrid and other senders' reports.
 	{id: "provider:amazonses:unverified", cause: Policy, any: []string{
 		"email address is not verified", "identities failed the check",
@@ -223,7 +233,25 @@ var providerRules = []textRule{
 	// i.ua, web hosting and others.
 	{id: "provider:iua:frozen", cause: MailboxDisabled, any: []string{"mailbox is frozen", "mail.i.ua/err/3"}},
 	{id: "provider:godaddy:reputation", cause: Blocklisted, any: []string{
-		"ib401", "ib501", "ib504", "ib510", "ib705", "ib707", "ib212", "ib111",
-		"rejected due to poor reputation",
+		`\bib401\b`, `\bib501\b`, `\bib504\b`, `\bib510\b`, `\bib705\b`, `\bib707\b`, `\bib212\b`,
+		`\bib111\b`, "rejected due to poor reputation",
 	}},
+	{id: "provider:godaddy:rate", cause: RateLimited, any: []string{`\bib605\b`, `\bib607\b`, "to too many recipients this hour"}},
+	{id: "provider:interscan:undeliverable", cause: BadAddress, all: []string{"interscan messaging security suite"},
+		any: []string{"unable to deliver message to"}},
+}
+
+// A domainRule decides by the recipient's domain when no text rule held:
+// some providers answer in so many languages that the domain is the
+// steadier clue.
+type domainRule struct {
+	id     string
+	domain string // matches the domain and its subdomains
+	cause  Cause
+}
+
+var domainRules = []domainRule{
+	// Google Groups: the group may not exist or the sender may not post
+	// to it; it says so in the sender's language.
+	{id: "provider:google:groups", domain: "googlegroups.com", cause: Policy},
 }
