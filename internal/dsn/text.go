@@ -142,6 +142,7 @@ var (
 		"mensagem não entregue", "devuelto", "mail delivery subsystem", "delivery report", "nicht zugestellt",
 		"fehlgeschlagen", "undeliverable", "message delayed", "delivery warning", "could not be delivered",
 		"投递失败", "发送失败", "無法投遞", "エラー", "送信できませんでした",
+		"are not member", "loop alert", // QUIRK: fml mailing-list manager
 	}
 	bounceBody = []string{
 		"could not be delivered", "couldn't be delivered", "was not delivered", "undeliverable",
@@ -158,6 +159,7 @@ var (
 		"宛先不明", "未送達", "无法投递", "无法送达", "退信", "投递失败", "will keep trying", "will continue trying",
 		"has been delayed", "not yet been delivered", "delivery is delayed", "this is a warning message",
 		"message could not", "delivery status notification", "has not been delivered", "delivery to these recipients",
+		"not a member of this mailing list", "duplicated message-id", // QUIRK: fml
 		"delivery to the following", "attempting to deliver", "invalid user address", "requested action not taken", "could not be delivered to", "host unknown", "user unknown", "mailbox unavailable", "no such user",
 	}
 	delayPhrases = []string{

@@ -28,7 +28,9 @@ func Judge(p *dsn.Parser, c *classify.Classifier, r io.Reader) Outcome {
 	if rep == nil { // the parser promises a report; stay safe if it breaks that
 		rep = &dsn.Report{Kind: dsn.NotBounce}
 	}
-	return Outcome{Report: rep, Results: Classify(c, rep), Err: err}
+	kind, res := c.Message(rep)
+	rep.Kind = kind
+	return Outcome{Report: rep, Results: res, Err: err}
 }
 
 // Classify classifies each recipient of rep, in order.
