@@ -33,8 +33,12 @@ const (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop() // the first signal asks to stop; a second one kills
+	}()
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	stop() // a second signal now kills the process
+	stop()
 	os.Exit(exitCode(err, os.Stderr))
 }
 
