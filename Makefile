@@ -3,7 +3,7 @@
 GO            ?= go
 STATICCHECK   ?= honnef.co/go/tools/cmd/staticcheck@v0.7.0
 FUZZTIME      ?= 20s
-GOBIN         := $(shell $(GO) env GOPATH)/bin
+GOBIN         := $(or $(shell $(GO) env GOBIN),$(shell $(GO) env GOPATH)/bin)
 
 .PHONY: all build demo test check fmt vet staticcheck unit fuzz bench figures clean
 

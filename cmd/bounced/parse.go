@@ -303,12 +303,16 @@ func (pc *parseCmd) process(j job) result {
 		er = &errReader{r: j.r}
 		r = er
 	}
-	o := eval.Judge(pc.parser, pc.classifier, r)
+	o, panicked := judge(pc.parser, pc.classifier, r)
 	if j.close != nil {
 		j.close()
 	}
 	if j.done != nil {
 		close(j.done)
+	}
+	if panicked != nil {
+		// A bug, not the message's fault: report it and go on with the rest.
+		return result{out: encodeLines([]line{{File: j.name, Error: fmt.Sprintf("parsing: internal error: %v", panicked)}}), failed: true}
 	}
 	lines := pc.lines(j.name, o)
 	failed := false
@@ -321,6 +325,17 @@ func (pc *parseCmd) process(j job) result {
 		}
 	}
 	return result{out: encodeLines(lines), failed: failed}
+}
+
+// judge runs eval.Judge, turning a panic (a bug: the parser promises none)
+// into a value so that one message cannot stop the run.
+func judge(p *dsn.Parser, c *classify.Classifier, r io.Reader) (o eval.Outcome, panicked any) {
+	defer func() {
+		if v := recover(); v != nil {
+			panicked = v
+		}
+	}()
+	return eval.Judge(p, c, r), nil
 }
 
 // line is one line of `bounced parse`. The names are those of the labels
