@@ -72,10 +72,7 @@ func stillDelay(rep *dsn.Report, r *dsn.Recipient, cause Cause) bool {
 	if cause == Expired {
 		return transient || noCodes && rep.Kind == dsn.Delay
 	}
-	// Only a standard report's "Action: delayed" (RFC 3464 2.3.3) is
-	// trusted to mean in transit; a plain-text warning naming a specific
-	// error counts as a soft bounce.
-	if rep.Kind != dsn.Delay || r.Action != dsn.Delayed || !strings.HasSuffix(rep.Format, "rfc3464") {
+	if rep.Kind != dsn.Delay || r.Action != dsn.Delayed {
 		return false
 	}
 	switch cause {

@@ -41,9 +41,11 @@ type addrSpan struct {
 	start, end int
 }
 
+// isLocalByte accepts ASCII only, like isDomainByte: in free text, CJK
+// punctuation glued to an address ("收件人：a@b") is not part of it.
 func isLocalByte(c byte) bool {
 	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c >= 0x80:
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
 		return true
 	}
 	return strings.IndexByte(".!#$%&'*+/=?^_`{|}~-", c) >= 0

@@ -22,17 +22,22 @@ func parseStatusFields(text string) statusFields {
 	var sf statusFields
 	var cur *Recipient
 	var seen map[string]bool // per-recipient fields of the current block
-	// A block starts where a per-recipient field repeats, so that blocks
-	// split by junk or blank lines, blocks without a blank line before them
-	// and fields in any order (QUIRK: Amazon SES starts with Action, Postfix
-	// puts Original-Recipient after Final-Recipient) all read right.
+	var last string          // the per-recipient field read last
+	// A block starts where a per-recipient field repeats, or at an
+	// Original-Recipient that follows a complete block, so that blocks split
+	// by junk or blank lines, blocks without a blank line before them and
+	// fields in any order (QUIRK: Amazon SES starts with Action; Postfix and
+	// SES put Original-Recipient right after Final-Recipient) all read right.
 	at := func(key string) *Recipient {
-		if cur == nil || seen[key] || key == "x-actual-recipient" && seen["final-recipient"] {
+		if cur == nil || seen[key] || key == "x-actual-recipient" && seen["final-recipient"] ||
+			key == "original-recipient" && last != "final-recipient" && seen["final-recipient"] &&
+				(seen["action"] || seen["status"] || seen["diagnostic-code"]) {
 			sf.recipients = append(sf.recipients, Recipient{})
 			cur = &sf.recipients[len(sf.recipients)-1]
 			seen = map[string]bool{}
 		}
 		seen[key] = true
+		last = key
 		return cur
 	}
 	forEachField(text, func(key, value string) {
@@ -69,8 +74,10 @@ func parseStatusFields(text string) statusFields {
 	// Drop blocks that name nobody and say nothing.
 	out := sf.recipients[:0]
 	for _, r := range sf.recipients {
-		if strings.HasPrefix(r.Recipient, "@") || r.Recipient == "" && r.OriginalRecipient != "" {
-			// QUIRK: Sendmail's "@host" when it lost the local part.
+		if strings.HasPrefix(r.Recipient, "@") || r.Recipient == "" && r.OriginalRecipient != "" ||
+			!strings.Contains(r.Recipient, "@") && strings.Contains(r.OriginalRecipient, "@") {
+			// QUIRK: Sendmail's "@host" when it lost the local part; an
+			// x-local final address when the original one is complete.
 			r.Recipient = r.OriginalRecipient
 		}
 		if r.Recipient == "" && r.Action == "" && r.Status.IsZero() && r.Diagnostic == "" {

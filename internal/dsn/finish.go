@@ -160,6 +160,12 @@ func hasEmbeddedStatus(text string) bool {
 // inside its own diagnostic, then from what the human-readable part says of
 // the same address.
 func (m *msg) completeFromText(r *Recipient, notice string) {
+	if r.Action == ActDelivered || r.Action == Relayed || r.Action == Expanded {
+		if r.ReplyCode == 0 {
+			r.ReplyCode, _ = positiveCodes(r.Diagnostic)
+		}
+		return
+	}
 	code, st := codes(r.Diagnostic)
 	if r.ReplyCode == 0 {
 		r.ReplyCode = code

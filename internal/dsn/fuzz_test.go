@@ -61,7 +61,7 @@ func checkInvariants(t *testing.T, rep *dsn.Report) {
 			}
 		}
 		if rep.Kind == dsn.Bounce || rep.Kind == dsn.Delay {
-			res := classify.Classify(classifyInput(rep, r))
+			res := classify.Classify(classify.InputFor(rep, &rep.Recipients[i]))
 			if !res.Cause.Valid() {
 				t.Errorf("recipient %d (%q): classify gave cause %q (rule %s)", i, r.Recipient, res.Cause, res.Rule)
 			}

@@ -51,15 +51,16 @@ func findStatus(text string) (Status, bool) {
 // three digits, first 4 or 5, then a space, a hyphen or the end) that stands alone in
 // text, or 0.
 func findReplyCode(text string) int {
-	c, _ := replyCodeAt(text)
+	c, _ := replyCodeAt(text, '4')
 	return c
 }
 
-// replyCodeAt is findReplyCode that also says where the code starts.
-func replyCodeAt(text string) (int, int) {
+// replyCodeAt is findReplyCode that also says where the code starts; codes
+// whose first digit is below lowest are passed over.
+func replyCodeAt(text string, lowest byte) (int, int) {
 	for i := 0; i+3 <= len(text); i++ {
 		c := text[i]
-		if c < '4' || c > '5' || !isDigit(text[i+1]) || !isDigit(text[i+2]) || text[i+1] > '5' {
+		if c < lowest || c > '5' || !isDigit(text[i+1]) || !isDigit(text[i+2]) || text[i+1] > '5' {
 			continue
 		}
 		if i > 0 {
@@ -97,7 +98,7 @@ func codes(diag string) (code int, st Status) {
 	// A status right after a reply code ("550 5.1.1", "550-'5.7.1") is the
 	// remote server's own; prefer it to earlier ones a relay added.
 	for rest := diag; ; {
-		c, i := replyCodeAt(rest)
+		c, i := replyCodeAt(rest, '4')
 		if c == 0 {
 			break
 		}
@@ -125,6 +126,14 @@ func codes(diag string) (code int, st Status) {
 		st, _ = findStatus(diag)
 	}
 	return code, st
+}
+
+// positiveCodes extracts the codes of a delivered or relayed recipient's
+// diagnostic, where 2xx replies are the point.
+func positiveCodes(diag string) (int, Status) {
+	c, _ := replyCodeAt(diag, '2')
+	st, _ := findStatus(diag)
+	return c, st
 }
 
 // sendmailPrefix reports whether s starts "5xx <address>... " with a

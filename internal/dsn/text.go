@@ -143,6 +143,7 @@ var (
 		"fehlgeschlagen", "undeliverable", "message delayed", "delivery warning", "could not be delivered",
 		"投递失败", "发送失败", "無法投遞", "エラー", "送信できませんでした",
 		"are not member", "loop alert", // QUIRK: fml mailing-list manager
+		"no se ha podido entregar", "配送できませんでした", "配信できませんでした", "无法送达", "投递失败",
 	}
 	bounceBody = []string{
 		"could not be delivered", "couldn't be delivered", "was not delivered", "undeliverable",
@@ -160,6 +161,7 @@ var (
 		"has been delayed", "not yet been delivered", "delivery is delayed", "this is a warning message",
 		"message could not", "delivery status notification", "has not been delivered", "delivery to these recipients",
 		"not a member of this mailing list", "duplicated message-id", // QUIRK: fml
+		"failure reasons", "no se ha podido entregar", "配送できませんでした", // Notes, es, ja
 		"delivery to the following", "attempting to deliver", "invalid user address", "requested action not taken", "could not be delivered to", "host unknown", "user unknown", "mailbox unavailable", "no such user",
 	}
 	delayPhrases = []string{
@@ -199,6 +201,10 @@ func (m *msg) readText(rep *Report, notice string) {
 		return
 	}
 	if strings.HasPrefix(m.top.get("auto-submitted"), "auto-replied") && !fromSystem && !bodyBounce {
+		return
+	}
+	// A person's reply about something "not delivered" is not a notice.
+	if !fromSystem && m.top.has("in-reply-to") && isReplySubject(subject) {
 		return
 	}
 	rep.Format = "text"
@@ -245,6 +251,16 @@ func (m *msg) readText(rep *Report, notice string) {
 		r.ReplyCode, r.Status = codes(r.Diagnostic)
 		rep.Recipients = append(rep.Recipients, r)
 	}
+}
+
+// isReplySubject reports whether a subject starts as a reply's does.
+func isReplySubject(s string) bool {
+	for _, p := range []string{"re:", "aw:", "sv:", "antw:", "res:", "r:", "回复:", "答复:"} {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // noticeAddresses returns the failed recipients a plain-text notice names,
