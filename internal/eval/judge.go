@@ -2,7 +2,6 @@ package eval
 
 import (
 	"io"
-	"strings"
 
 	"github.com/bounced/bounced/internal/classify"
 	"github.com/bounced/bounced/internal/dsn"
@@ -12,7 +11,7 @@ import (
 // the classification of each of its recipients.
 type Outcome struct {
 	// Report is never nil; on a damaged message it holds what was
-	// understood.
+	// understood. Its Kind is the one the classifier settled.
 	Report *dsn.Report
 	// Results holds one classification per Report.Recipients, in order.
 	Results []classify.Result
@@ -20,7 +19,8 @@ type Outcome struct {
 	Err error
 }
 
-// Judge parses one message with p and classifies each recipient with c.
+// Judge parses one message with p and classifies it with c
+// (classify.Classifier.Message, which also settles bounce against delay).
 // A parse error does not stop it: the partial report is classified and the
 // error kept in the Outcome.
 func Judge(p *dsn.Parser, c *classify.Classifier, r io.Reader) Outcome {
@@ -31,44 +31,4 @@ func Judge(p *dsn.Parser, c *classify.Classifier, r io.Reader) Outcome {
 	kind, res := c.Message(rep)
 	rep.Kind = kind
 	return Outcome{Report: rep, Results: res, Err: err}
-}
-
-// Classify classifies each recipient of rep, in order.
-func Classify(c *classify.Classifier, rep *dsn.Report) []classify.Result {
-	if len(rep.Recipients) == 0 {
-		return nil
-	}
-	res := make([]classify.Result, len(rep.Recipients))
-	for i := range rep.Recipients {
-		res[i] = c.Classify(Input(rep, &rep.Recipients[i]))
-	}
-	return res
-}
-
-// Input gathers the evidence about recipient r of rep for the classifier.
-func Input(rep *dsn.Report, r *dsn.Recipient) classify.Input {
-	mta := r.ReportingMTA
-	if mta == "" {
-		mta = rep.ReportingMTA
-	}
-	return classify.Input{
-		Status:       r.Status,
-		ReplyCode:    r.ReplyCode,
-		Diagnostic:   r.Diagnostic,
-		Action:       r.Action,
-		Kind:         rep.Kind,
-		Command:      r.Command,
-		Domain:       Domain(r.Recipient),
-		ReportingMTA: mta,
-		RemoteMTA:    r.RemoteMTA,
-	}
-}
-
-// Domain is the lower-cased domain of addr, "" when it has none.
-func Domain(addr string) string {
-	i := strings.LastIndexByte(addr, '@')
-	if i < 0 {
-		return ""
-	}
-	return strings.ToLower(addr[i+1:])
 }
