@@ -24,12 +24,11 @@ type matcher struct {
 }
 
 type acNode struct {
-	fail     int32
-	edge0    int32 // first edge in edges
-	nedge    int32
-	out      int32 // index into outs, or -1 when no phrase ends here
-	depth    int32
-	children int32 // scratch while building
+	fail  int32
+	edge0 int32 // first edge in edges
+	nedge int32
+	out   int32 // index into outs, or -1 when no phrase ends here
+	depth int32
 }
 
 type acEdge struct {

@@ -184,7 +184,7 @@ var providerRules = []textRule{
 
 	// Orange, Wanadoo, La Poste, SFR, Free (France).
 	{id: "provider:orange:invalid-recipient", cause: BadAddress, any: []string{
-		"ofr_416", "lpn007_416", "destinataire invalide", "destinataires invalide",
+		"ofr_416", "lpn007_416", "destinataires invalide",
 	}},
 	{id: "provider:orange:mailbox-full", cause: MailboxFull, any: []string{"ofr_417", "lpn007_417"}},
 	{id: "provider:orange:blocked", cause: Blocklisted, any: []string{
@@ -192,7 +192,7 @@ var providerRules = []textRule{
 	}},
 	{id: "provider:orange:spam", cause: SpamContent, any: []string{"ofr_506", "ofr004_506", "mail rejete. mail rejected"}},
 	{id: "provider:orange:rate", cause: RateLimited, any: []string{
-		"ofr_421", "ofr_420", "ofr004_421", "lpn105_421", "nombre de connexions", "trop de connexions",
+		"ofr_421", "ofr_420", "ofr004_421", "lpn105_421", "nombre de connexions",
 	}},
 
 	// Japanese carriers: NTT docomo, au/KDDI (ezweb), SoftBank.
