@@ -7,6 +7,12 @@
 // languages), then a vague enhanced code, then the basic reply code. Rules
 // are ordered data tables compiled once; user rules come first. The package
 // is pure and safe for concurrent use.
+//
+// The tables: statusRules and codeRules (status.go) for the codes,
+// providerRules and domainRules (text.go) and genericRules (phrases.go)
+// for the text. All phrases of a classifier are searched in one pass over
+// the diagnostic by an Aho-Corasick automaton (match.go), so a
+// classification costs about a microsecond and no allocation.
 package classify
 
 import "github.com/bounced/bounced/internal/dsn"

@@ -28,7 +28,6 @@ type acNode struct {
 	edge0 int32 // first edge in edges
 	nedge int32
 	out   int32 // index into outs, or -1 when no phrase ends here
-	depth int32
 }
 
 type acEdge struct {
@@ -37,8 +36,8 @@ type acEdge struct {
 }
 
 type acPattern struct {
-	text            string // lower-case, without the \b markers
-	wordStart, wEnd bool
+	text               string // lower-case, without the \b markers
+	wordStart, wordEnd bool
 }
 
 // maxPhrases bounds the phrases of one matcher so that the set of found
@@ -91,7 +90,7 @@ func parsePhrase(p string) acPattern {
 		p = p[2:]
 	}
 	if strings.HasSuffix(p, `\b`) {
-		ap.wEnd = true
+		ap.wordEnd = true
 		p = p[:len(p)-2]
 	}
 	ap.text = p
@@ -107,7 +106,6 @@ func newMatcher(phrases []string) *matcher {
 		out  []int32
 	}
 	tmp := []tmpNode{{next: map[byte]int32{}}}
-	depth := []int32{0}
 	for id, p := range phrases {
 		ap := parsePhrase(p)
 		m.pats[id] = ap
@@ -118,7 +116,6 @@ func newMatcher(phrases []string) *matcher {
 			if !ok {
 				nx = int32(len(tmp))
 				tmp = append(tmp, tmpNode{next: map[byte]int32{}})
-				depth = append(depth, depth[s]+1)
 				tmp[s].next[b] = nx
 			}
 			s = nx
@@ -128,7 +125,6 @@ func newMatcher(phrases []string) *matcher {
 
 	m.nodes = make([]acNode, len(tmp))
 	for i := range tmp {
-		m.nodes[i].depth = depth[i]
 		keys := make([]int, 0, len(tmp[i].next))
 		for b := range tmp[i].next {
 			keys = append(keys, int(b))
@@ -211,7 +207,7 @@ func (m *matcher) scan(text string, found *phraseSet) {
 					continue
 				}
 			}
-			if p.wEnd && i+1 < len(text) && isWordByte(text[i+1]) {
+			if p.wordEnd && i+1 < len(text) && isWordByte(text[i+1]) {
 				continue
 			}
 			found.add(id)

@@ -13,8 +13,10 @@ package classify
 //   - then the recipient (full, disabled, no such domain, no such user);
 //   - then the message (size, virus, spam) and the remaining policies;
 //   - then the transport (connections, DNS, server, protocol errors);
-//   - last, single words that say little alone ("spf", "rbl", "spam",
-//     "quota", "relay", "try again later").
+//   - then single words ("spf", "spam", "virus");
+//   - last, weak rules that say little alone ("recipient address
+//     rejected", "blocked", "quota", "relay", "try again later"),
+//     weighed only after the enhanced status code, even a vague one.
 //
 // Accented words are given with and without their accents, which some
 // servers strip.
@@ -341,30 +343,34 @@ var genericRules = []textRule{
 		"语法错误", "未知命令",
 	}},
 
-	// Single words: weak evidence, weighed after every phrase above.
+	// Single words, weighed after every phrase above.
 	{id: "text:auth-word", cause: AuthFailure, any: []string{`\bspf\b`, `\bdkim\b`, `\bdmarc\b`}},
-	{id: "text:address-rejected", cause: BadAddress, any: []string{
+	{id: "text:spam-word", cause: SpamContent, any: []string{"spam", "junk"}},
+	{id: "text:virus-word", cause: Virus, any: []string{"virus", "vírus", "вирус"}},
+
+	// Weak rules: words that say little alone. They are weighed after
+	// every enhanced status code, vague ones included: Postfix's
+	// "Recipient address rejected:" prefixes any refusal of a recipient.
+	{id: "text:address-rejected", weak: true, cause: BadAddress, any: []string{
 		"recipient address rejected", "address rejected", "destinataire refusé", "empfänger abgelehnt",
 		"destinatario rechazado", "destinatário rejeitado", "destinatario rifiutato", "ontvanger geweigerd",
 	}},
-	{id: "text:blocked-word", cause: Blocklisted, any: []string{
+	{id: "text:blocked-word", weak: true, cause: Blocklisted, any: []string{
 		"blocked", "bloqué", "gesperrt", "bloqueado", "bloccato", "geblokkeerd",
 	}},
-	{id: "text:spam-word", cause: SpamContent, any: []string{"spam", "junk"}},
-	{id: "text:virus-word", cause: Virus, any: []string{"virus", "vírus", "virus-", "вирус"}},
-	{id: "text:quota-word", cause: MailboxFull, any: []string{"quota", "cuota", "kontingent", "容量"}},
-	{id: "text:relay-word", cause: Policy, any: []string{`\brelay`, "relais"}},
-	{id: "text:try-later", cause: RateLimited, any: []string{
+	{id: "text:quota-word", weak: true, cause: MailboxFull, any: []string{"quota", "cuota", "kontingent", "容量"}},
+	{id: "text:relay-word", weak: true, cause: Policy, any: []string{`\brelay`, "relais"}},
+	{id: "text:try-later", weak: true, cause: RateLimited, any: []string{
 		"try again later", "please retry later", "try later", "retry later",
 		"réessayez plus tard", "reessayez plus tard", "später erneut", "spaeter erneut",
 		"inténtelo más tarde", "intentelo mas tarde", "tente novamente mais tarde", "riprovare più tardi",
 		"riprova più tardi", "later opnieuw", "しばらくしてから", "请稍后再试", "稍后重试",
 	}},
-	{id: "text:gave-up", cause: Expired, any: []string{
+	{id: "text:gave-up", weak: true, cause: Expired, any: []string{
 		"giving up", "gave up", "in the queue too long", "not going to try again", "expired",
 		"multiple retries", "delivery failed 20 attempts", "too many attempts",
 	}},
-	{id: "text:temporary", cause: ServerError, any: []string{
+	{id: "text:temporary", weak: true, cause: ServerError, any: []string{
 		"temporarily", "temporary", "temporaire", "vorübergehend", "temporal", "temporário", "temporaneo",
 		"tijdelijk", "一時的", "暂时",
 	}},

@@ -87,6 +87,7 @@ type compiledText struct {
 	id        string
 	retriedID string // the id reported when retried turns the cause to Expired
 	cause     Cause
+	weak      bool
 	retried   bool
 	all       []int32 // phrase ids that must occur as well
 }
@@ -130,7 +131,7 @@ func New(user []Rule) (*Classifier, error) {
 	}
 	c.nTrigger = int32(len(c.phrases))
 	for _, r := range builtin {
-		ct := compiledText{id: r.id, cause: r.cause, retried: r.retried, retriedID: "retried:" + r.id}
+		ct := compiledText{id: r.id, cause: r.cause, weak: r.weak, retried: r.retried, retriedID: "retried:" + r.id}
 		for _, p := range r.all {
 			ct.all = append(ct.all, int32(len(c.phrases)))
 			c.phrases = append(c.phrases, p)
@@ -249,7 +250,8 @@ func Classify(in Input) Result { return builtin().Classify(in) }
 // Classify tells why the recipient described by in bounced. Evidence is
 // weighed in this order: user rules; a precise enhanced status code (unless
 // it is one servers misuse and the text says otherwise); provider texts;
-// generic texts; a vague enhanced status code; the basic reply code.
+// generic texts; the recipient's domain; a vague enhanced status code; weak
+// texts; the basic reply code.
 //
 // Then three corrections: a recipient cause for a failure that answered
 // MAIL FROM (or the greeting) is about the sender; connection trouble that
@@ -306,7 +308,7 @@ func (c *Classifier) decide(in Input, found *phraseSet, cmd string) (cause Cause
 		rule, matched := c.statusRule(in.Status)
 		return sr.cause, rule, matched
 	}
-	if textOK {
+	if textOK && !tr.weak {
 		if tr.retried && !permanent(in) {
 			return Expired, tr.retriedID, phrase
 		}
@@ -323,6 +325,9 @@ func (c *Classifier) decide(in Input, found *phraseSet, cmd string) (cause Cause
 	if statusOK && sr.cause != "" {
 		rule, matched := c.statusRule(in.Status)
 		return sr.cause, rule, matched
+	}
+	if textOK {
+		return tr.cause, tr.id, phrase
 	}
 	if cause, ok := lookupCode(in.ReplyCode, cmd); ok {
 		s := codeString(in.ReplyCode)

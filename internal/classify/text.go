@@ -9,6 +9,9 @@ type textRule struct {
 	cause Cause
 	any   []string
 	all   []string
+	// weak marks a rule weighed after the enhanced status code, even a
+	// vague one.
+	weak bool
 	// retried marks transport trouble that an MTA retries: when the notice
 	// carries no permanent code it kept retrying (a delay) or gave up (a
 	// failure), and the cause is Expired.
