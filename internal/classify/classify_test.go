@@ -256,6 +256,9 @@ func TestClassifyPrecedence(t *testing.T) {
 		{"permanent connection failure", Input{Status: st("5.4.1"), Action: dsn.Failed, Diagnostic: "Connection timed out"}, NetworkError, "text:connect-timeout"},
 		{"delay without reason", Input{Kind: dsn.Delay, Action: dsn.Delayed, Diagnostic: "will keep trying"}, Expired, "delay"},
 		{"delay with a reason", Input{Kind: dsn.Delay, Action: dsn.Delayed, Status: st("4.2.2"), Diagnostic: "mailbox full"}, MailboxFull, "status:4.2.2"},
+		{"local mailer exit status", Input{Status: st("5.3.0"), Diagnostic: "75"}, ServerError, "text:mailer-exit-status"},
+		{"a number that is no exit status", Input{Status: st("5.3.0"), Diagnostic: "1234"}, ServerError, "status:5.3.0"},
+		{"PTR refused at connection stays policy", Input{ReplyCode: 554, Diagnostic: "SMTP error from remote mail server after initial connection: 554 Missing reverse DNS for 192.0.2.1"}, Policy, "text:ptr"},
 		{"full mailbox then expiry", Input{Action: dsn.Failed, Diagnostic: "mailbox is full: retry timeout exceeded"}, MailboxFull, "text:mailbox-full"},
 	})
 }

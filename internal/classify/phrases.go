@@ -199,7 +199,7 @@ var genericRules = []textRule{
 		"bad recipient address syntax", "recipient address syntax", "illegal address", "user not local",
 		"no such person", "not a valid recipient", "no valid recipients", "invalid final delivery userid",
 		"address couldn't be found", "address could not be found", "check if address is correct",
-		"recipient name is not recognized", "malformed address", "incorrectly constructed", "does not exist", "doesn't exist",
+		"recipient name is not recognized", "does not exist", "doesn't exist",
 		"utilisateur inconnu", "destinataire inconnu", "adresse inconnue", "adresse invalide",
 		"destinataire invalide", "boîte aux lettres inexistante", "boite aux lettres inexistante",
 		"boîte aux lettres introuvable", "boite aux lettres introuvable", "compte inexistant",
@@ -334,7 +334,7 @@ var genericRules = []textRule{
 		"临时错误",
 	}},
 	{id: "text:protocol-error", cause: ProtocolError, any: []string{
-		"syntax error", "command not recognized", "command unrecognized", "unrecognized command",
+		"syntax error", "malformed address", "incorrectly constructed", "command not recognized", "command unrecognized", "unrecognized command",
 		"command not implemented", "not implemented", "bad sequence of commands", "bad sequence",
 		"invalid command", "unknown command", "parameter not implemented", "protocol error",
 		"erreur de syntaxe", "commande inconnue", "syntaxfehler", "unbekannter befehl",

@@ -286,9 +286,9 @@ func (c *Classifier) Classify(in Input) Result {
 		// RFC 5321 3.3: MAIL FROM comes before any recipient, so its
 		// refusal cannot be about one.
 		cause, rule, matched = Policy, commandRule(cmd), cmdMatched
-	case cmd == "CONNECT" && (cause.Scope() == ScopeRecipient || cause == Policy && rule != "text:ptr"):
-		// Refused before the client said anything, and not for its
-		// missing reverse DNS: the connecting host is refused.
+	case cmd == "CONNECT" && (cause.Scope() == ScopeRecipient || cause == Policy && vaguePolicy(rule)):
+		// Refused before the client said anything, for no reason more
+		// precise: the connecting host is refused.
 		cause, rule, matched = Blocklisted, commandRule(cmd), cmdMatched
 	case rule == "" && isDelay(in):
 		cause, rule, matched = Expired, "delay", string(in.Action)
@@ -302,6 +302,11 @@ func (c *Classifier) Classify(in Input) Result {
 // decide weighs the built-in evidence. An empty rule means nothing
 // precise decided: the cause is Unknown or comes from a vague code.
 func (c *Classifier) decide(in Input, found *phraseSet, cmd string) (cause Cause, rule, matched string) {
+	if isExitStatus(in.Diagnostic) {
+		// sysexits(3) or a pipe's exit status, as Sendmail reports a
+		// local mailer's failure ("Diagnostic-Code: X-Unix; 75").
+		return ServerError, "text:mailer-exit-status", in.Diagnostic
+	}
 	tr, phrase, textOK := c.firstText(found)
 	sr, statusOK := lookupStatus(c.status, in.Status)
 	if statusOK && !sr.vague && sr.cause != "" && !(textOK && sr.yield.has(tr.cause)) {
@@ -347,6 +352,12 @@ func permanent(in Input) bool {
 	return in.ReplyCode/100 == 5
 }
 
+// vaguePolicy reports whether a Policy decision came from evidence that
+// names no particular policy.
+func vaguePolicy(rule string) bool {
+	return rule == "text:policy" || strings.HasPrefix(rule, "code:") || strings.HasPrefix(rule, "status:")
+}
+
 // commandRule is the rule id of a decision taken from the SMTP command.
 func commandRule(cmd string) string {
 	switch cmd {
@@ -358,6 +369,22 @@ func commandRule(cmd string) string {
 		return "command:connect"
 	}
 	return "command:" + strings.ToLower(cmd)
+}
+
+// isExitStatus reports whether diag is only a number from 1 to 255.
+func isExitStatus(diag string) bool {
+	diag = strings.TrimSpace(diag)
+	if len(diag) == 0 || len(diag) > 3 {
+		return false
+	}
+	n := 0
+	for i := 0; i < len(diag); i++ {
+		if diag[i] < '0' || diag[i] > '9' {
+			return false
+		}
+		n = n*10 + int(diag[i]-'0')
+	}
+	return n >= 1 && n <= 255
 }
 
 func isDelay(in Input) bool { return in.Kind == dsn.Delay || in.Action == dsn.Delayed }

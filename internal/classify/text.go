@@ -223,6 +223,9 @@ var providerRules = []textRule{
 	{id: "provider:barracuda:ube", cause: SpamContent, any: []string{"message content rejected, ube", "barracudanetworks.com/reputation"}},
 	{id: "provider:trendmicro:blocked", cause: Blocklisted, any: []string{"ers.trendmicro.com", "mail-abuse.com/cgi-bin/lookup"}},
 
+	// cPanel's Exim, for an address it cannot route.
+	{id: "provider:cpanel:unroutable", cause: BadDomain, any: []string{"the account or domain may not exist"}},
+
 	// DragonFly Mail Agent.
 	{id: "provider:dragonfly:host-not-found", cause: BadDomain, all: []string{"dns lookup failure"},
 		any: []string{" not found"}},
