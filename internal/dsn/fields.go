@@ -1,8 +1,7 @@
 package dsn
 
 import (
-	"net/mail"
-	"strings"
+		"strings"
 	"time"
 )
 
@@ -200,22 +199,6 @@ func parseAction(v string) Action {
 		return Expanded
 	}
 	return unknownAction
-}
-
-// parseDate reads an RFC 5322 date, tolerating trailing comments; the zero
-// time when unreadable.
-func parseDate(v string) time.Time {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return time.Time{}
-	}
-	if t, err := mail.ParseDate(v); err == nil {
-		return t
-	}
-	if t, err := mail.ParseDate(stripComments(v)); err == nil {
-		return t
-	}
-	return time.Time{}
 }
 
 // collapseSpace folds runs of white space (line ends included) into one

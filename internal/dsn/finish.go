@@ -15,9 +15,17 @@ func (m *msg) finish(rep *Report) {
 
 	text := strings.Join(m.texts, "\n")
 	if strings.TrimSpace(text) == "" && len(m.htmlOnly) > 0 {
-		text = strings.Join(m.htmlOnly, "\n")
+		text = htmlToText(strings.Join(m.htmlOnly, "\n"))
 	}
-	notice, quoted := splitOriginal(text)
+	ltext := asciiLower(text)
+	cut := splitOriginal(ltext)
+	notice, quoted := text[:cut], text[cut:]
+	if _, after, ok := strings.Cut(quoted, "\n"); ok {
+		quoted = after // past the marker line
+	} else {
+		quoted = ""
+	}
+	m.lnotice = ltext[:cut]
 
 	// The original message: returned as a part, else quoted in the text.
 	if !m.origFound && quoted != "" {
@@ -38,7 +46,7 @@ func (m *msg) finish(rep *Report) {
 		rep.Kind = Complaint
 		rep.Format = "unsubscribe"
 		rep.Feedback = &Feedback{Type: "unsubscribe", OriginalRcptTo: []string{normalizeAddress(rep.From)}}
-	case hasEmbeddedStatus(text):
+	case hasEmbeddedStatus(ltext):
 		// QUIRK: a forwarded notice, its delivery-status part now text.
 		m.status = append(m.status, text)
 		m.readStatus(rep, notice)
@@ -146,14 +154,11 @@ func isOptOut(h header, text string) bool {
 	return strings.Contains(text, "sent this email to unsubscribe")
 }
 
-// hasEmbeddedStatus reports whether text quotes delivery-status fields.
-func hasEmbeddedStatus(text string) bool {
-	i := strings.Index(text, "Final-Recipient:")
-	if i < 0 {
-		i = strings.Index(strings.ToLower(text), "\nfinal-recipient:")
-	}
-	return i >= 0 && (strings.Contains(text[i:], "\nAction:") || strings.Contains(text[i:], "\nStatus:") ||
-		strings.Contains(strings.ToLower(text[max(0, i-2000):]), "\naction:"))
+// hasEmbeddedStatus reports whether a lower-cased text quotes delivery-status
+// fields.
+func hasEmbeddedStatus(ltext string) bool {
+	i := strings.Index(ltext, "\nfinal-recipient:")
+	return i >= 0 && (strings.Contains(ltext[max(0, i-2000):], "\naction:") || strings.Contains(ltext[i:], "\nstatus:"))
 }
 
 // completeFromText fills what a recipient block leaves out from the codes
@@ -185,7 +190,7 @@ func (m *msg) completeFromText(r *Recipient, notice string) {
 	if r.Recipient == "" || notice == "" {
 		return
 	}
-	d := textAbout(notice, r.Recipient)
+	d := textAbout(notice, m.lnotice, r.Recipient)
 	if d == "" {
 		return
 	}

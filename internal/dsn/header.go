@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
-	"io"
 	"mime"
 	"strings"
 	"unicode/utf8"
@@ -138,13 +137,15 @@ func validUTF8(s string) string {
 func readHeader(br *bufio.Reader) (header, error) {
 	h := make(header, 0, 16)
 	var total int
-	var cur []byte // the field being unfolded
+	var cur []byte // the field being unfolded, reused across fields
+	have := false  // cur holds a field
+	skip := false  // the current field is one nobody reads: not kept
 	flush := func() {
-		if cur == nil {
+		if !have {
 			return
 		}
+		have = false
 		k, v, ok := bytes.Cut(cur, []byte(":"))
-		cur = nil
 		if !ok {
 			return
 		}
@@ -152,7 +153,7 @@ func readHeader(br *bufio.Reader) (header, error) {
 		if len(k) == 0 {
 			return
 		}
-		h = append(h, field{key: lowerASCII(string(k)), value: string(bytes.TrimSpace(v))})
+		h = append(h, field{key: fieldKey(k), value: string(bytes.TrimSpace(v))})
 	}
 	for {
 		peek, _ := br.Peek(1)
@@ -160,28 +161,30 @@ func readHeader(br *bufio.Reader) (header, error) {
 			flush()
 			return h, nil
 		}
-		if peek[0] != ' ' && peek[0] != '\t' && cur != nil {
+		cont := peek[0] == ' ' || peek[0] == '\t'
+		if !cont {
 			// a new field or the end: check it looks like a field before
 			// consuming it.
 			flush()
-		}
-		if peek[0] != ' ' && peek[0] != '\t' && cur == nil && len(h) > 0 && looksLikeParam(br) {
-			// QUIRK: Apache James, Verizon: a Content-Type parameter on a
-			// line of its own, not indented.
-			line, err := readLine(br)
-			h[len(h)-1].value += " " + string(bytes.TrimSpace(line))
-			if err != nil {
+			skip = false
+			if len(h) > 0 && looksLikeParam(br) {
+				// QUIRK: Apache James, Verizon: a Content-Type parameter
+				// on a line of its own, not indented.
+				line, err := readLine(br)
+				h[len(h)-1].value += " " + string(bytes.TrimSpace(line))
+				if err != nil {
+					return h, nil
+				}
+				continue
+			}
+			if !looksLikeField(br) {
+				// blank line: end of the header; anything else: the body
+				// starts without a blank line (QUIRK: some MTAs omit it).
+				if isBlankLine(br) {
+					_, _ = readLine(br)
+				}
 				return h, nil
 			}
-			continue
-		}
-		if peek[0] != ' ' && peek[0] != '\t' && !looksLikeField(br) {
-			// blank line: end of the header; anything else: the body starts
-			// without a blank line (QUIRK: some MTAs omit it).
-			if isBlankLine(br) {
-				_, _ = readLine(br)
-			}
-			return h, nil
 		}
 		line, err := readLine(br)
 		total += len(line)
@@ -189,24 +192,38 @@ func readHeader(br *bufio.Reader) (header, error) {
 			flush()
 			return h, errHeaderTooLarge
 		}
-		if peek[0] == ' ' || peek[0] == '\t' {
-			if cur == nil {
-				// QUIRK: a continuation line with nothing to continue.
-				if err != nil {
-					return h, nil
-				}
-				continue
-			}
+		switch {
+		case cont && (skip || !have):
+			// A continuation of a field not kept, or (QUIRK) of nothing.
+		case cont:
 			cur = append(cur, ' ')
 			cur = append(cur, bytes.TrimSpace(line)...)
-		} else {
-			cur = append(cur[:0:0], line...)
+		case unread(line):
+			skip = true
+		default:
+			cur = append(cur[:0], line...)
+			have = true
 		}
 		if err != nil {
 			flush()
 			return h, nil
 		}
 	}
+}
+
+// unreadFields are long fields that bounced never reads; not keeping them
+// saves most of the allocation a header costs.
+var unreadFields = []string{"received:", "dkim-signature:", "x-received:", "arc-", "authentication-results:",
+	"x-google-dkim-signature:", "x-gm-message-state:", "domainkey-signature:", "x-ms-exchange-", "x-microsoft-antispam"}
+
+// unread reports whether a field's first line starts one of unreadFields.
+func unread(line []byte) bool {
+	for _, f := range unreadFields {
+		if len(line) >= len(f) && bytes.EqualFold(line[:len(f)], []byte(f)) {
+			return true
+		}
+	}
+	return false
 }
 
 // looksLikeField reports whether the next line starts with a field name and
@@ -258,23 +275,61 @@ func isBlankLine(br *bufio.Reader) bool {
 const maxLine = 64 << 10
 
 // readLine reads one line without its end (LF or CRLF), cutting it at
-// maxLine bytes. err is io.EOF on the last line.
+// maxLine bytes. err is io.EOF on the last line. The result may point into
+// br's buffer: it is valid until the next read.
 func readLine(br *bufio.Reader) ([]byte, error) {
-	var line []byte
+	frag, err := br.ReadSlice('\n')
+	if err != bufio.ErrBufferFull {
+		return bytes.TrimRight(frag, "\r\n"), err
+	}
+	line := append([]byte(nil), frag...)
 	for {
-		frag, err := br.ReadSlice('\n')
+		frag, err = br.ReadSlice('\n')
 		if len(line)+len(frag) <= maxLine {
 			line = append(line, frag...)
 		}
-		if err == bufio.ErrBufferFull {
-			continue
+		if err != bufio.ErrBufferFull {
+			return bytes.TrimRight(line, "\r\n"), err
 		}
-		line = bytes.TrimRight(line, "\r\n")
-		if err != nil && err != io.EOF {
-			return line, err
-		}
-		return line, err
 	}
+}
+
+// commonKeys are the field names met in nearly every message, so that
+// reading them allocates nothing.
+var commonKeys = []string{
+	"received", "from", "to", "cc", "subject", "date", "message-id", "return-path", "content-type",
+	"content-transfer-encoding", "mime-version", "content-description", "content-disposition",
+	"x-mailer", "reply-to", "sender", "in-reply-to", "references", "auto-submitted", "x-failed-recipients",
+	"delivered-to", "x-original-to", "dkim-signature", "authentication-results", "list-id", "precedence",
+	"user-agent", "x-received", "arrival-date", "reporting-mta", "final-recipient", "original-recipient",
+	"action", "status", "remote-mta", "diagnostic-code", "last-attempt-date", "x-spam-status",
+}
+
+// fieldKey returns a field name lower-cased.
+func fieldKey(k []byte) string {
+	for _, c := range commonKeys {
+		if len(c) == len(k) && bytes.EqualFold(k, []byte(c)) {
+			return c
+		}
+	}
+	return strings.ToLower(string(k))
+}
+
+// asciiLower lower-cases ASCII letters only, so that offsets in the result
+// are offsets in s: phrase searches on it can cut s.
+func asciiLower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'A' <= c && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if c := b[j]; 'A' <= c && c <= 'Z' {
+					b[j] = c + 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
 }
 
 // lowerASCII lower-cases ASCII letters, allocating only when needed.

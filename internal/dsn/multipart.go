@@ -22,36 +22,53 @@ type partReader struct {
 }
 
 func (p *partReader) Read(b []byte) (int, error) {
-	for len(p.pending) == 0 {
-		if p.done || p.eof {
-			return 0, io.EOF
-		}
-		line, err := p.br.ReadSlice('\n')
-		atLineStart := !p.midLine
-		p.midLine = err == bufio.ErrBufferFull
-		// QUIRK: some MTAs indent the boundary line (testdata/rfc3464 with
-		// " --boundary").
-		if t := bytes.TrimLeft(line, " \t"); atLineStart && bytes.HasPrefix(t, p.dash) {
-			rest := bytes.TrimRight(t[len(p.dash):], " \t\r\n")
-			if len(rest) == 0 || bytes.Equal(rest, []byte("--")) {
-				p.done = true
-				p.final = len(rest) == 2
-				if p.midLine {
-					// A boundary line longer than the buffer: drop the rest.
-					_, _ = readLine(p.br)
-					p.midLine = false
-				}
-				return 0, io.EOF
+	n := 0
+	for n < len(b) {
+		if len(p.pending) == 0 {
+			if p.done || p.eof || !p.fill() {
+				break
 			}
 		}
-		p.pending = line
-		if err != nil && err != bufio.ErrBufferFull {
-			p.eof = true
+		c := copy(b[n:], p.pending)
+		p.pending = p.pending[c:]
+		n += c
+		if len(p.pending) > 0 || p.br.Buffered() == 0 {
+			// b is full, or the next line needs a read from the parent:
+			// return what we have rather than block on it.
+			break
 		}
 	}
-	n := copy(b, p.pending)
-	p.pending = p.pending[n:]
+	if n == 0 {
+		return 0, io.EOF
+	}
 	return n, nil
+}
+
+// fill reads the next line into pending; false at a boundary line.
+func (p *partReader) fill() bool {
+	line, err := p.br.ReadSlice('\n')
+	atLineStart := !p.midLine
+	p.midLine = err == bufio.ErrBufferFull
+	// QUIRK: some MTAs indent the boundary line (testdata/rfc3464 with
+	// " --boundary").
+	if t := bytes.TrimLeft(line, " \t"); atLineStart && bytes.HasPrefix(t, p.dash) {
+		rest := bytes.TrimRight(t[len(p.dash):], " \t\r\n")
+		if len(rest) == 0 || bytes.Equal(rest, []byte("--")) {
+			p.done = true
+			p.final = len(rest) == 2
+			if p.midLine {
+				// A boundary line longer than the buffer: drop the rest.
+				_, _ = readLine(p.br)
+				p.midLine = false
+			}
+			return false
+		}
+	}
+	p.pending = line
+	if err != nil && err != bufio.ErrBufferFull {
+		p.eof = true
+	}
+	return len(line) > 0 || !p.eof
 }
 
 // next prepares the reader for the part after the boundary it stopped at.
@@ -87,7 +104,7 @@ func (m *msg) walkMultipart(boundary string, r io.Reader, depth int, keepPreambl
 			_, _ = io.Copy(io.Discard, pr)
 			return
 		}
-		pbr := bufio.NewReaderSize(pr, 4096)
+		pbr := bufio.NewReaderSize(pr, 2048)
 		h, err := readHeader(pbr)
 		if err != nil {
 			m.fail(err)

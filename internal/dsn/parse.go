@@ -2,6 +2,7 @@ package dsn
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -73,7 +74,7 @@ func (p *Parser) Parse(r io.Reader) (rep *Report, err error) {
 		limit = defaultMaxBytes
 	}
 	lr := &limitReader{r: r, n: limit}
-	br := bufio.NewReaderSize(&crReader{r: lr}, 16<<10)
+	br := bufio.NewReaderSize(&crReader{r: lr}, 4096)
 	skipMboxLine(br)
 
 	m := &msg{p: p}
@@ -112,7 +113,7 @@ type msg struct {
 
 	orig      header // the first returned original's header
 	origFound bool
-	origBody  string // the start of the returned original's text body
+	lnotice   string // the notice text, lower-cased once for phrase search
 
 	parts int
 	errs  []error
@@ -168,7 +169,8 @@ func (m *msg) walk(h header, r io.Reader, depth int) {
 		}
 		m.addText(text, false)
 	case mt == "text/html":
-		m.addText(htmlToText(m.decode(h, r, maxText-m.textBytes)), true)
+		// Reduced to text in finish, and only when no plain text came.
+		m.addText(m.decode(h, r, maxText-m.textBytes), true)
 	default:
 		// Attachments and the rest: skip without holding them.
 		_, _ = io.Copy(io.Discard, r)
@@ -193,12 +195,12 @@ func sniffBoundary(text string) string {
 	return ""
 }
 
-// walkOriginal reads the header of a returned message (or returned headers),
-// and when withBody is set a little of its text for notices that quote
-// another notice.
+// walkOriginal reads the header of a returned message (withBody) or of
+// returned headers; a returned message that is itself a notice is read as
+// one.
 func (m *msg) walkOriginal(h header, r io.Reader, withBody bool, depth int) {
 	body := m.decodeReader(h, r)
-	br := bufio.NewReaderSize(body, 4096)
+	br := bufio.NewReaderSize(body, 2048)
 	oh, err := readHeader(br)
 	if err != nil {
 		m.fail(fmt.Errorf("reading returned message header: %w", err))
@@ -212,11 +214,6 @@ func (m *msg) walkOriginal(h header, r io.Reader, withBody bool, depth int) {
 	}
 	if !m.origFound && len(oh) > 0 {
 		m.orig, m.origFound = oh, true
-		if withBody {
-			if mt, _ := oh.contentType(); strings.HasPrefix(mt, "text/") {
-				m.origBody = readBounded(m.decodeReader(oh, br), 8<<10)
-			}
-		}
 	}
 	_, _ = io.Copy(io.Discard, br)
 }
@@ -233,16 +230,158 @@ func (m *msg) addText(s string, html bool) {
 	m.texts = append(m.texts, s)
 }
 
-// decode reads at most max bytes of an entity's body, undoing its transfer
-// encoding and charset; the rest is skipped.
+// decode reads at most max bytes of an entity's decoded body, undoing its
+// transfer encoding and charset; the rest is skipped. Text parts are small,
+// so they are read whole and decoded in memory.
 func (m *msg) decode(h header, r io.Reader, max int) string {
 	if max <= 0 {
 		_, _ = io.Copy(io.Discard, r)
 		return ""
 	}
-	s := readBounded(m.decodeReader(h, r), max)
+	enc := strings.ToLower(strings.TrimSpace(h.get("content-transfer-encoding")))
+	limit := max
+	switch enc {
+	case "base64":
+		limit = max/3*4 + 4
+	case "quoted-printable":
+		limit = max * 3
+	}
+	raw := readBytes(r, limit)
 	_, _ = io.Copy(io.Discard, r)
-	return s
+	switch enc {
+	case "base64":
+		raw = decodeBase64(raw)
+	case "quoted-printable":
+		raw = decodeQP(raw)
+	}
+	if len(raw) > max {
+		raw = raw[:max]
+	}
+	mt, params := h.contentType()
+	if cs := params["charset"]; cs != "" && (strings.HasPrefix(mt, "text/") || strings.HasPrefix(mt, "message/")) {
+		if cr, err := charsetReader(cs, bytes.NewReader(raw)); err == nil && cr != nil {
+			if conv := readBytes(cr, 4*max); len(conv) > 0 || len(raw) == 0 {
+				raw = conv
+			}
+		}
+	}
+	return validUTF8(string(raw))
+}
+
+// readBytes reads up to max bytes, keeping what was read when the reader
+// fails part-way.
+func readBytes(r io.Reader, max int) []byte {
+	buf := make([]byte, 0, min(max, 2048))
+	for len(buf) < max {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):min(cap(buf), max)])
+		buf = buf[:len(buf)+n]
+		if err != nil {
+			break
+		}
+	}
+	return buf
+}
+
+// decodeBase64 decodes RFC 2045 6.8 base64, skipping bytes outside the
+// alphabet and stopping at padding (QUIRK: stray characters, several
+// encoded blocks run together keep their first).
+func decodeBase64(in []byte) []byte {
+	out := in[:0] // decoding never outgrows the input
+	var acc uint32
+	var n int
+	for _, c := range in {
+		var v byte
+		switch {
+		case 'A' <= c && c <= 'Z':
+			v = c - 'A'
+		case 'a' <= c && c <= 'z':
+			v = c - 'a' + 26
+		case '0' <= c && c <= '9':
+			v = c - '0' + 52
+		case c == '+':
+			v = 62
+		case c == '/':
+			v = 63
+		case c == '=':
+			if n >= 2 {
+				out = flushBase64(out, acc, n)
+			}
+			acc, n = 0, 0
+			continue
+		default:
+			continue
+		}
+		acc = acc<<6 | uint32(v)
+		n++
+		if n == 4 {
+			out = append(out, byte(acc>>16), byte(acc>>8), byte(acc))
+			acc, n = 0, 0
+		}
+	}
+	if n >= 2 {
+		out = flushBase64(out, acc, n)
+	}
+	return out
+}
+
+func flushBase64(out []byte, acc uint32, n int) []byte {
+	acc <<= 6 * uint(4-n)
+	out = append(out, byte(acc>>16))
+	if n == 3 {
+		out = append(out, byte(acc>>8))
+	}
+	return out
+}
+
+// decodeQP decodes RFC 2045 6.7 quoted-printable; a malformed escape is
+// kept as it stands.
+func decodeQP(in []byte) []byte {
+	out := in[:0] // decoding never outgrows the input
+	for i := 0; i < len(in); i++ {
+		c := in[i]
+		if c != '=' {
+			out = append(out, c)
+			continue
+		}
+		// A soft line break: "=" and optional white space, then the end.
+		j := i + 1
+		for j < len(in) && (in[j] == ' ' || in[j] == '\t') {
+			j++
+		}
+		if j < len(in) && in[j] == '\r' {
+			j++
+		}
+		if j < len(in) && in[j] == '\n' || j == len(in) {
+			i = j
+			continue
+		}
+		if i+2 < len(in) {
+			if h, ok1 := unhex(in[i+1]); ok1 {
+				if l, ok2 := unhex(in[i+2]); ok2 {
+					out = append(out, h<<4|l)
+					i += 2
+					continue
+				}
+			}
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
 }
 
 // decodeReader undoes the transfer encoding (RFC 2045 6) and, for text, the
@@ -277,19 +416,10 @@ func charsetReader(cs string, r io.Reader) (io.Reader, error) {
 	return message.CharsetReader(strings.ToLower(cs), r)
 }
 
-// readBounded reads up to max bytes, keeping what was read when the reader
-// fails part-way (a bad base64 line, a broken charset sequence).
+// readBounded reads up to max bytes as valid UTF-8 text, keeping what was
+// read when the reader fails part-way.
 func readBounded(r io.Reader, max int) string {
-	var b strings.Builder
-	buf := make([]byte, 4096)
-	for b.Len() < max {
-		n, err := r.Read(buf[:min(len(buf), max-b.Len())])
-		b.Write(buf[:n])
-		if err != nil {
-			break
-		}
-	}
-	return validUTF8(b.String())
+	return validUTF8(string(readBytes(r, max)))
 }
 
 // limitReader reads at most n bytes, then fails with ErrTooLarge.

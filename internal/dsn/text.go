@@ -50,22 +50,27 @@ var originMarkers = []string{
 	"the first 500 characters of the message are", //
 }
 
-// splitOriginal cuts text at the line that starts the returned message.
-func splitOriginal(text string) (notice, quoted string) {
-	for off := 0; off < len(text); {
-		end := strings.IndexByte(text[off:], '\n')
+// splitOriginal returns where the returned message starts in a
+// lower-cased notice text: the start of the line after the marker, or
+// len(ltext) when there is none.
+func splitOriginal(ltext string) int {
+	for off := 0; off < len(ltext); {
+		end := strings.IndexByte(ltext[off:], '\n')
 		if end < 0 {
-			end = len(text) - off
+			end = len(ltext) - off
 		}
-		line := text[off : off+end]
-		if isOriginMarker(line) {
-			return text[:off], text[off+end:]
+		if isOriginMarker(ltext[off : off+end]) {
+			// The notice ends before the marker line; what follows it
+			// is the returned message.
+			return off
 		}
 		off += end + 1
 	}
-	return text, ""
+	return len(ltext)
 }
 
+// isOriginMarker reports whether a lower-cased line starts the returned
+// message.
 func isOriginMarker(line string) bool {
 	t := strings.TrimSpace(line)
 	if len(t) < 8 || len(t) > 100 {
@@ -74,20 +79,11 @@ func isOriginMarker(line string) bool {
 	decorated := strings.HasPrefix(t, "-") || strings.HasPrefix(t, "=") || strings.HasPrefix(t, "*") ||
 		strings.HasPrefix(t, "_") || strings.HasPrefix(t, "[") || strings.HasPrefix(t, "<") ||
 		strings.HasSuffix(t, ":") || strings.HasSuffix(t, ".") || strings.HasSuffix(t, "-") ||
-		strings.HasSuffix(t, "follows") || strings.HasPrefix(strings.ToLower(t), "content-type")
-	if !decorated {
+		strings.HasSuffix(t, "follows") || strings.HasPrefix(t, "content-type")
+	if !decorated || strings.Contains(t, "was received") || strings.Contains(t, "could not") {
 		return false
 	}
-	l := strings.ToLower(t)
-	if strings.Contains(l, "was received") || strings.Contains(l, "could not") {
-		return false
-	}
-	for _, m := range originMarkers {
-		if strings.Contains(l, m) {
-			return true
-		}
-	}
-	return false
+	return containsAny(t, originMarkers)
 }
 
 // quotedHeader reads the header of a message quoted after the marker.
@@ -190,13 +186,13 @@ func containsAny(s string, phrases []string) bool {
 
 // readText reads a plain-text notice.
 func (m *msg) readText(rep *Report, notice string) {
-	lnotice := strings.ToLower(notice)
+	lnotice := m.lnotice
 	subject := strings.ToLower(rep.Subject)
 	from := strings.ToLower(rep.From)
 	fromSystem := strings.Contains(from, "mailer-daemon") || strings.Contains(from, "mailer daemon") || strings.Contains(from, "post_master") || strings.Contains(from, "postmaster") ||
 		strings.Contains(from, "mail delivery") || strings.Contains(from, "mail-daemon") || strings.Contains(from, "maildaemon")
 	subjBounce := containsAny(subject, bounceSubjects)
-	bodyBounce := containsAny(lnotice, bounceBody)
+	bodyBounce := !(fromSystem && subjBounce) && containsAny(lnotice, bounceBody)
 	if !(fromSystem && (subjBounce || bodyBounce)) && !(subjBounce && bodyBounce) && !(bodyBounce && m.origFound) && !m.top.has("x-failed-recipients") {
 		return
 	}
@@ -284,7 +280,7 @@ func (m *msg) noticeAddresses(rep *Report, notice string) []addrSpan {
 	}
 	var out []addrSpan
 	seen := map[string]bool{}
-	lnotice := strings.ToLower(notice)
+	lnotice := m.lnotice
 	for _, a := range findAddresses(m.top.get("x-failed-recipients"), 50) {
 		k := strings.ToLower(a.addr)
 		if seen[k] {
@@ -383,8 +379,11 @@ func afterSenderCommand(s string, i int) bool {
 // mention to the end of its paragraph, or further while no reply code has
 // been seen (QUIRK: Sendmail gives the reason, then the transcript), up to
 // the next recipient's line, at most 20 lines.
-func textAbout(notice, addr string) string {
-	i := strings.Index(strings.ToLower(notice), strings.ToLower(addr))
+func textAbout(notice, lnotice, addr string) string {
+	i := -1
+	if len(lnotice) == len(notice) {
+		i = strings.Index(lnotice, strings.ToLower(addr))
+	}
 	if i < 0 {
 		return ""
 	}
@@ -482,6 +481,7 @@ func htmlToText(s string) string {
 		return ""
 	}
 	var b strings.Builder
+	b.Grow(len(s) / 2)
 	for len(s) > 0 {
 		i := strings.IndexByte(s, '<')
 		if i < 0 {
@@ -493,16 +493,20 @@ func htmlToText(s string) string {
 		if j < 0 {
 			break
 		}
-		tag := strings.ToLower(s[i+1 : i+j])
+		tag := s[i+1 : i+j]
 		switch {
-		case strings.HasPrefix(tag, "br"), strings.HasPrefix(tag, "/p"), strings.HasPrefix(tag, "/div"),
-			strings.HasPrefix(tag, "/tr"), strings.HasPrefix(tag, "p"), strings.HasPrefix(tag, "/h"), strings.HasPrefix(tag, "/li"):
+		case hasPrefixFold(tag, "br"), hasPrefixFold(tag, "/p"), hasPrefixFold(tag, "/div"), hasPrefixFold(tag, "/tr"),
+			hasPrefixFold(tag, "p"), hasPrefixFold(tag, "/h"), hasPrefixFold(tag, "/li"):
 			b.WriteByte('\n')
-		case strings.HasPrefix(tag, "style"), strings.HasPrefix(tag, "script"):
-			if k := strings.Index(strings.ToLower(s[i:]), "</"+tag[:5]); k > 0 {
+		case hasPrefixFold(tag, "style"), hasPrefixFold(tag, "script"):
+			end := "</style"
+			if hasPrefixFold(tag, "script") {
+				end = "</script"
+			}
+			if k := strings.Index(asciiLower(s[i:]), end); k > 0 {
 				j = k
 			}
-		case strings.HasPrefix(tag, "/td"):
+		case hasPrefixFold(tag, "/td"):
 			b.WriteByte(' ')
 		}
 		s = s[i+j+1:]
