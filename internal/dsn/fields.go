@@ -1,7 +1,7 @@
 package dsn
 
 import (
-		"strings"
+	"strings"
 	"time"
 )
 
