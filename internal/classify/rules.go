@@ -290,6 +290,10 @@ func (c *Classifier) Classify(in Input) Result {
 		// Refused before the client said anything, for no reason more
 		// precise: the connecting host is refused.
 		cause, rule, matched = Blocklisted, commandRule(cmd), cmdMatched
+	case cause == BadAddress && cmd == "DATA" && strings.HasSuffix(strings.ToLower(in.RemoteMTA), "docomo.ne.jp"):
+		// NTT docomo accepts every recipient at RCPT and answers a sender
+		// its subscriber filters out with "550 Unknown user" after DATA.
+		cause, rule, matched = Policy, "provider:docomo:filtered-after-data", in.RemoteMTA
 	case rule == "" && isDelay(in):
 		cause, rule, matched = Expired, "delay", string(in.Action)
 	}

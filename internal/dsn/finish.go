@@ -175,6 +175,9 @@ func (m *msg) completeFromText(r *Recipient, notice string) {
 	if r.ReplyCode == 0 {
 		r.ReplyCode = code
 	}
+	if r.Command == "" {
+		r.Command = smtpCommand(asciiLower(r.Diagnostic))
+	}
 	// The remote server's own code in the diagnostic is more precise than
 	// the Status field the reporting MTA derived (QUIRK: Sendmail writes
 	// 5.1.1 for "550 5.7.1 IP address blacklisted"; Amazon SES writes
@@ -184,7 +187,7 @@ func (m *msg) completeFromText(r *Recipient, notice string) {
 			r.Status = st
 		}
 	}
-	if r.Diagnostic != "" && r.ReplyCode != 0 && !isVague(r.Status) {
+	if r.Diagnostic != "" && r.ReplyCode != 0 && !isVague(r.Status) && r.Command != "" {
 		return
 	}
 	if r.Recipient == "" || notice == "" {
@@ -195,6 +198,9 @@ func (m *msg) completeFromText(r *Recipient, notice string) {
 		return
 	}
 	code, st = codes(d)
+	if r.Command == "" {
+		r.Command = smtpCommand(asciiLower(d))
+	}
 	if r.Diagnostic == "" || (r.ReplyCode == 0 && code != 0 && len(r.Diagnostic) < 40) {
 		r.Diagnostic = d
 	}

@@ -150,3 +150,35 @@ func sendmailPrefix(s string) bool {
 func hasPrefixFold(s, prefix string) bool {
 	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
+
+// commandPhrases tell which SMTP command a failure answered, as Postfix
+// ("in reply to RCPT TO command"), Exim ("after RCPT TO:<a@b>") and others
+// say it; the first found wins.
+var commandPhrases = []struct{ phrase, command string }{
+	{"in reply to end of data command", "DATA"},
+	{"in reply to data command", "DATA"},
+	{"in reply to rcpt to command", "RCPT"},
+	{"in reply to mail from command", "MAIL"},
+	{"in reply to helo command", "HELO"},
+	{"in reply to ehlo command", "HELO"},
+	{"after end of data", "DATA"},
+	{"after rcpt to", "RCPT"},
+	{"after mail from", "MAIL"},
+	{"after initial connection", "CONNECT"},
+	{"while performing the helo handshake", "HELO"},
+	{"after pipelined data", "DATA"},
+	{"did not like our rcpt to", "RCPT"},
+	{"did not like our final data", "DATA"},
+	{"did not like our mail from", "MAIL"},
+}
+
+// smtpCommand returns the command a lower-cased notice text says the
+// failure answered, or "".
+func smtpCommand(ltext string) string {
+	for _, p := range commandPhrases {
+		if strings.Contains(ltext, p.phrase) {
+			return p.command
+		}
+	}
+	return ""
+}

@@ -12,43 +12,51 @@ import (
 // addresses the notice names, and take the text that follows each address
 // as its diagnostic. MTA-specific knowledge lives in the phrase tables.
 
-// originMarkers are phrases of the line that starts the returned message in
-// a plain-text notice, lower-cased.
-var originMarkers = []string{
-	"below this line is a copy of the message",    // qmail
-	"this is a copy of the message",               // Exim
-	"copy of your message",                        // several
-	"original message follows",                    // many
-	"original message headers",                    // Exchange
-	"message headers follow",                      // DragonFly dma
-	"unsent message follows",                      // Sendmail
-	"returned message follows",                    //
-	"returned message",                            // Lotus Notes
-	"copy of the message header",                  // MXLogic
-	"header of the original message",              // Japanese MTAs
-	"headers of the original message",             //
-	"original message header",                     //
-	"original message",                            // Gmail "----- Original message -----"
-	"text you sent follows",                       // Courier
-	"the message you sent",                        //
-	"undelivered message headers",                 //
-	"message header follows",                      //
-	"original mail",                               //
-	"rejected message",                            //
-	"returned mail follows",                       //
-	"start of returned message",                   //
-	"mensaje original",                            // es
-	"message d'origine",                           // fr
-	"ursprüngliche nachricht",                     // de
-	"messaggio originale",                         // it
-	"oorspronkelijk bericht",                      // nl
-	"mensagem original",                           // pt
-	"元のメッセージ",                                     // ja
-	"原始邮件",                                        // zh
-	"content-type: message/rfc822",                //
-	"content-type: text/rfc822-headers",           //
-	"the first 500 characters of the message are", //
-}
+// originMarkers are phrases of the line that starts the returned message
+// in a plain-text notice, lower-cased; the line must also look like a
+// marker (decorated, or ending in ":" or "."). boxedMarkers are shorter
+// phrases that also occur in prose, so their line must be boxed in dashes
+// or the like ("----- Original message -----").
+var (
+	originMarkers = []string{
+		"below this line is a copy of the message",    // qmail
+		"this is a copy of the message",               // Exim
+		"copy of your message",                        // several
+		"original message follows",                    // many
+		"original message headers",                    // Exchange
+		"message headers follow",                      // DragonFly dma
+		"unsent message follows",                      // Sendmail
+		"returned message follows",                    //
+		"header of the original message",              // Japanese MTAs
+		"headers of the original message",             //
+		"original message header",                     //
+		"text you sent follows",                       // Courier
+		"undelivered message headers",                 //
+		"message header follows",                      //
+		"returned mail follows",                       //
+		"start of returned message",                   //
+		"copy of the message header",                  // MXLogic
+		"content-type: message/rfc822",                //
+		"content-type: text/rfc822-headers",           //
+		"the first 500 characters of the message are", //
+		"below is a copy of the original message",     // OpenSMTPD
+		"original mail as follows",                    // fml
+	}
+	boxedMarkers = []string{
+		"original message", // Gmail
+		"returned message", // Lotus Notes
+		"rejected message", //
+		"original mail",    //
+		"mensaje original", // es
+		"message d'origine",
+		"ursprüngliche nachricht",
+		"messaggio originale",
+		"oorspronkelijk bericht",
+		"mensagem original",
+		"元のメッセージ",
+		"原始邮件",
+	}
+)
 
 // splitOriginal returns where the returned message starts in a
 // lower-cased notice text: the start of the line after the marker, or
@@ -76,14 +84,14 @@ func isOriginMarker(line string) bool {
 	if len(t) < 8 || len(t) > 100 {
 		return false
 	}
-	decorated := strings.HasPrefix(t, "-") || strings.HasPrefix(t, "=") || strings.HasPrefix(t, "*") ||
-		strings.HasPrefix(t, "_") || strings.HasPrefix(t, "[") || strings.HasPrefix(t, "<") ||
-		strings.HasSuffix(t, ":") || strings.HasSuffix(t, ".") || strings.HasSuffix(t, "-") ||
+	boxed := strings.HasPrefix(t, "-") || strings.HasPrefix(t, "=") || strings.HasPrefix(t, "*") ||
+		strings.HasPrefix(t, "_") || strings.HasPrefix(t, "[") || strings.HasPrefix(t, "<")
+	decorated := boxed || strings.HasSuffix(t, ":") || strings.HasSuffix(t, ".") || strings.HasSuffix(t, "-") ||
 		strings.HasSuffix(t, "follows") || strings.HasPrefix(t, "content-type")
 	if !decorated || strings.Contains(t, "was received") || strings.Contains(t, "could not") {
 		return false
 	}
-	return containsAny(t, originMarkers)
+	return containsAny(t, originMarkers) || boxed && containsAny(t, boxedMarkers)
 }
 
 // quotedHeader reads the header of a message quoted after the marker.
@@ -245,6 +253,7 @@ func (m *msg) readText(rep *Report, notice string) {
 		}
 		r := Recipient{Recipient: a.addr, Action: action, Diagnostic: trimDiagnostic(block)}
 		r.ReplyCode, r.Status = codes(r.Diagnostic)
+		r.Command = smtpCommand(asciiLower(r.Diagnostic))
 		rep.Recipients = append(rep.Recipients, r)
 	}
 }
