@@ -69,6 +69,7 @@ var genericRules = []textRule{
 	}},
 	{id: "text:relay-denied", cause: Policy, any: []string{
 		"relay access denied", "relaying denied", "relay denied", "relay not permitted", "relaying not permitted",
+		"not a registered gateway user", // Lotus and Exchange gateways refusing to relay
 		"relaying not allowed", "relay not allowed", "not configured to relay", "unable to relay",
 		"we do not relay", "relaying disallowed", "not permitted to relay", "no relaying", "relay prohibited",
 		"relaying prohibited", "as a relay", "allowed rcpthosts", "relaying to", "relay access",
@@ -157,7 +158,7 @@ var genericRules = []textRule{
 		"account opgeschort", "account gedeactiveerd", "アカウントが無効", "アカウントは無効",
 		"無効なアカウント", "利用停止", "停止されています", "休止中", "账户已停用", "帐户已停用",
 		"账号已停用", "帐号已停用", "账户已冻结", "帐号被冻结", "账号被冻结", "邮箱已冻结", "邮箱被冻结",
-		"账户被禁用", "帐户已禁用", "邮箱已停用", "已被禁用", "учетная запись отключена", "ящик отключен",
+		"账户被禁用", "帐户已禁用", "账户已被停用", "帐号已冻结", "账号已冻结", "邮箱已停用", "已被禁用", "учетная запись отключена", "ящик отключен",
 	}},
 	{id: "text:dns-temporary", cause: NetworkError, any: []string{
 		"host not found, try again", "temporary failure in name resolution", "servfail",
@@ -310,7 +311,7 @@ var genericRules = []textRule{
 		"连接被拒绝", "无法连接", "连接失败", "网络错误",
 	}},
 	{id: "text:dns-error", cause: NetworkError, any: []string{
-		"name service error", "dns failure", "dns error", "dns lookup failed", "dns timeout", "name server", "mx lookup", "dns query",
+		"name service error", "host name lookup failure", "name lookup failure", "dns failure", "dns error", "dns lookup failed", "dns timeout", "name server", "mx lookup", "dns query",
 		"名前解決", "解析失败",
 	}},
 	{id: "text:server-error", cause: ServerError, any: []string{

@@ -282,13 +282,14 @@ func (c *Classifier) Classify(in Input) Result {
 	}
 	cause, rule, matched := c.decide(in, &found, cmd)
 	switch {
-	case cause.Scope() == ScopeRecipient && (cmd == "MAIL" || cmd == "HELO"):
+	case cause.Scope() == ScopeRecipient && cmd == "MAIL":
 		// RFC 5321 3.3: MAIL FROM comes before any recipient, so its
 		// refusal cannot be about one.
 		cause, rule, matched = Policy, commandRule(cmd), cmdMatched
-	case cmd == "CONNECT" && (cause.Scope() == ScopeRecipient || cause == Policy && vaguePolicy(rule)):
-		// Refused before the client said anything, for no reason more
-		// precise: the connecting host is refused.
+	case (cmd == "CONNECT" || cmd == "HELO") && (cause.Scope() == ScopeRecipient || cause == Policy && vaguePolicy(rule)):
+		// Refused at the greeting or the HELO, before any sender or
+		// recipient, for no reason more precise: the connecting host is
+		// refused.
 		cause, rule, matched = Blocklisted, commandRule(cmd), cmdMatched
 	case cause == BadAddress && cmd == "DATA" && strings.HasSuffix(strings.ToLower(in.RemoteMTA), "docomo.ne.jp"):
 		// NTT docomo accepts every recipient at RCPT and answers a sender

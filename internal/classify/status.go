@@ -93,12 +93,12 @@ var statusRules = []statusRule{
 
 	// X.5 Mail delivery protocol status (RFC 3463 3.6).
 	{5, 0, ProtocolError, true, 0},
-	{5, 1, ProtocolError, false, anyText}, // invalid command
-	{5, 2, ProtocolError, false, anyText}, // syntax error
-	{5, 3, RateLimited, false, 0},         // too many recipients
-	{5, 4, ProtocolError, false, anyText}, // invalid command arguments
-	{5, 5, ProtocolError, false, anyText}, // wrong protocol version
-	{5, 6, ProtocolError, false, anyText}, // authentication exchange line too long (RFC 4954)
+	{5, 1, ProtocolError, false, anyText &^ setOf(ServerError, NetworkError)}, // invalid command
+	{5, 2, ProtocolError, false, anyText},                                     // syntax error
+	{5, 3, RateLimited, false, 0},                                             // too many recipients
+	{5, 4, ProtocolError, false, anyText},                                     // invalid command arguments
+	{5, 5, ProtocolError, false, anyText},                                     // wrong protocol version
+	{5, 6, ProtocolError, false, anyText},                                     // authentication exchange line too long (RFC 4954)
 
 	// X.6 Message content or media status (RFC 3463 3.7; RFC 6531, RFC
 	// 4468): a message the receiver cannot take as it is.

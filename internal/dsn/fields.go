@@ -59,8 +59,16 @@ func parseStatusFields(text string) statusFields {
 		case "action": // RFC 3464 2.3.3
 			at(key).Action = parseAction(value)
 		case "status": // RFC 3464 2.3.4
+			r := at(key)
 			if s, ok := findStatus(stripComments(value)); ok {
-				at(key).Status = s
+				r.Status = s
+			}
+			// QUIRK: Sendmail puts the reason in a comment when it has no
+			// Diagnostic-Code: "4.0.0 (example.net: host name lookup failure)".
+			if i, j := strings.IndexByte(value, '('), strings.LastIndexByte(value, ')'); i >= 0 && j > i+1 && r.Diagnostic == "" {
+				if c := strings.TrimSpace(value[i+1 : j]); !isStockComment(c) {
+					r.Diagnostic = c
+				}
 			}
 		case "remote-mta": // RFC 3464 2.3.5
 			at(key).RemoteMTA = stripType(value)
@@ -86,6 +94,16 @@ func parseStatusFields(text string) statusFields {
 	}
 	sf.recipients = out
 	return sf
+}
+
+// isStockComment reports whether a Status comment only restates the class.
+func isStockComment(c string) bool {
+	switch strings.ToLower(c) {
+	case "permanent failure", "temporary failure", "persistent transient failure", "success", "delivered",
+		"permanent error", "transient failure", "other address status", "unknown", "undefined status":
+		return true
+	}
+	return false
 }
 
 // forEachField calls fn for every "Name: value" field of text, with the name

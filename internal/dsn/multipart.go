@@ -3,6 +3,7 @@ package dsn
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 )
 
@@ -111,6 +112,11 @@ func (m *msg) walkMultipart(boundary string, r io.Reader, depth int, keepPreambl
 		}
 		m.walk(h, pbr, depth+1)
 		_, _ = io.Copy(io.Discard, pbr)
+	}
+	if !pr.final {
+		// QUIRK: truncated notices end without the closing boundary; what
+		// was read stands, and the damage is reported.
+		m.fail(fmt.Errorf("multipart body ends without its closing boundary %q: message truncated", boundary))
 	}
 	// The epilogue, if any, is left for the parent to skip.
 }

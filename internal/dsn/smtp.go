@@ -165,6 +165,8 @@ var commandPhrases = []struct{ phrase, command string }{
 	{"after rcpt to", "RCPT"},
 	{"after mail from", "MAIL"},
 	{"after initial connection", "CONNECT"},
+	{"after ehlo", "HELO"},
+	{"after helo", "HELO"},
 	{"while performing the helo handshake", "HELO"},
 	{"after pipelined data", "DATA"},
 	{"did not like our rcpt to", "RCPT"},

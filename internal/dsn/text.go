@@ -241,6 +241,17 @@ func (m *msg) readText(rep *Report, notice string) {
 		if i+1 < len(addrs) {
 			end = lineStart(notice, addrs[i+1].start)
 		}
+		// A block also ends where a line starts with another address
+		// (QUIRK: mail.ru repeats the list in a second language).
+		if nl := strings.IndexByte(notice[a.start:], '\n'); nl >= 0 {
+			for _, o := range findAddresses(notice[a.start+nl:end], 20) {
+				at := a.start + nl + o.start
+				if !strings.EqualFold(o.addr, a.addr) && startsLine(notice, at) {
+					end = lineStart(notice, at)
+					break
+				}
+			}
+		}
 		start := lineStart(notice, a.start)
 		if start > end {
 			start = a.start

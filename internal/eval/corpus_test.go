@@ -31,6 +31,7 @@ var knownWrongLabels = map[string]string{
 	// Expiries labelled with the last transient error.
 	"bounces/lhost-sendmail-21.eml": `Status 4.4.7, "Deferred: Connection refused", "could not be delivered for 8 hours", "deleted from queue": expired, labelled a blocklisted bounce`,
 	"bounces/lhost-sendmail-11.eml": `Status 4.4.7, "host name lookup failure", "could not be delivered for 8 hours", "deleted from queue": expired, labelled a network-error bounce`,
+	"bounces/lhost-yahoo-13.eml":    `"Unable to deliver message after multiple retries, giving up.": expired, labelled server_error`,
 	// Wrong address or cause.
 	"bounces/lhost-apachejames-01.eml": `the message names 000000000000@vtext.example.com (twelve zeros); the label has eleven`,
 	"bounces/rfc3464-01.eml":           `the delivery-status says "550 5.1.1 ... User Unknown" for userunknown@bouncehammer.jp, labelled mailbox_full; the second labelled row is "<nekochan>", which is no address`,
