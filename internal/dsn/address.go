@@ -116,11 +116,3 @@ func isSystemAddress(addr string) bool {
 	}
 	return strings.HasPrefix(local, "mailer-daemon")
 }
-
-// domainOf returns the lower-cased domain of an address.
-func domainOf(addr string) string {
-	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
-		return strings.ToLower(addr[i+1:])
-	}
-	return ""
-}
