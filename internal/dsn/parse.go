@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime/quotedprintable"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/emersion/go-message"
 )
@@ -258,7 +259,10 @@ func (m *msg) decode(h header, r io.Reader, max int) string {
 		raw = raw[:max]
 	}
 	mt, params := h.contentType()
-	if cs := params["charset"]; cs != "" && (strings.HasPrefix(mt, "text/") || strings.HasPrefix(mt, "message/")) {
+	// QUIRK: KDDI labels UTF-8 text ISO-2022-JP; text that is already valid
+	// UTF-8 beyond ASCII is in no legacy charset, so it is kept as it is.
+	mislabelled := !isASCII(raw) && utf8.Valid(raw)
+	if cs := params["charset"]; cs != "" && !mislabelled && (strings.HasPrefix(mt, "text/") || strings.HasPrefix(mt, "message/")) {
 		if cr, err := charsetReader(cs, bytes.NewReader(raw)); err == nil && cr != nil {
 			if conv := readBytes(cr, 4*max); len(conv) > 0 || len(raw) == 0 {
 				raw = conv
@@ -266,6 +270,16 @@ func (m *msg) decode(h header, r io.Reader, max int) string {
 		}
 	}
 	return validUTF8(string(raw))
+}
+
+// isASCII reports whether b is 7-bit.
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // readBytes reads up to max bytes, keeping what was read when the reader
