@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/bounced/bounced/internal/dsn"
+	"github.com/bounced/bounced/internal/phrase"
 )
 
 // Rule is a user rule, loaded from the configuration. Every condition given
@@ -38,7 +39,7 @@ type Rule struct {
 // Classifier classifies with the built-in rules and, before them, user
 // rules. It is immutable and safe for concurrent use.
 type Classifier struct {
-	m      *matcher
+	m      *phrase.Matcher
 	user   []userRule
 	text   []compiledText
 	status map[uint32]statusRule
@@ -142,10 +143,10 @@ func New(user []Rule) (*Classifier, error) {
 	for _, p := range commandPhrases {
 		c.phrases = append(c.phrases, p.phrase)
 	}
-	if len(c.phrases) > maxPhrases {
-		return nil, fmt.Errorf("too many text phrases: %d, at most %d", len(c.phrases), maxPhrases)
+	if len(c.phrases) > phrase.MaxPhrases {
+		return nil, fmt.Errorf("too many text phrases: %d, at most %d", len(c.phrases), phrase.MaxPhrases)
 	}
-	c.m = newMatcher(c.phrases)
+	c.m = phrase.New(c.phrases)
 	return c, nil
 }
 
@@ -266,8 +267,8 @@ func (c *Classifier) Classify(in Input) Result {
 		// allocating, when nothing changes.
 		text = strings.ToLower(text)
 	}
-	var found phraseSet
-	c.m.scan(text, &found)
+	var found phrase.Set
+	c.m.Scan(text, &found)
 
 	for i := range c.user {
 		if matched, ok := c.matchUser(i, &found, in); ok {
@@ -306,7 +307,7 @@ func (c *Classifier) Classify(in Input) Result {
 
 // decide weighs the built-in evidence. An empty rule means nothing
 // precise decided: the cause is Unknown or comes from a vague code.
-func (c *Classifier) decide(in Input, found *phraseSet, cmd string) (cause Cause, rule, matched string) {
+func (c *Classifier) decide(in Input, found *phrase.Set, cmd string) (cause Cause, rule, matched string) {
 	if isExitStatus(in.Diagnostic) {
 		// sysexits(3) or a pipe's exit status, as Sendmail reports a
 		// local mailer's failure ("Diagnostic-Code: X-Unix; 75").
@@ -419,9 +420,9 @@ var commandPhrases = []struct{ phrase, command string }{
 
 // commandFromText returns the command the text names, when it names
 // exactly one.
-func (c *Classifier) commandFromText(found *phraseSet) (cmd, matched string) {
+func (c *Classifier) commandFromText(found *phrase.Set) (cmd, matched string) {
 	for i, p := range commandPhrases {
-		if !found.has(c.nCommand + int32(i)) {
+		if !found.Has(c.nCommand + int32(i)) {
 			continue
 		}
 		if cmd != "" && cmd != p.command {
@@ -433,7 +434,7 @@ func (c *Classifier) commandFromText(found *phraseSet) (cmd, matched string) {
 }
 
 // matchUser reports whether user rule i holds, and what it matched.
-func (c *Classifier) matchUser(i int, found *phraseSet, in Input) (string, bool) {
+func (c *Classifier) matchUser(i int, found *phrase.Set, in Input) (string, bool) {
 	u := &c.user[i]
 	if u.status.n > 0 && !u.status.match(in.Status) {
 		return "", false
@@ -448,7 +449,7 @@ func (c *Classifier) matchUser(i int, found *phraseSet, in Input) (string, bool)
 		return u.matched, true
 	}
 	want := int32(-1 - i)
-	for p := found.nextBelow(0, c.nUser); p >= 0; p = found.nextBelow(p+1, c.nUser) {
+	for p := found.NextBelow(0, c.nUser); p >= 0; p = found.NextBelow(p+1, c.nUser) {
 		if c.phraseRule[p] == want {
 			return c.phrases[p], true
 		}
@@ -458,12 +459,12 @@ func (c *Classifier) matchUser(i int, found *phraseSet, in Input) (string, bool)
 
 // firstText finds the first built-in text rule that holds and the phrase
 // that triggered it.
-func (c *Classifier) firstText(found *phraseSet) (*compiledText, string, bool) {
-	for p := found.nextBelow(c.nUser, c.nTrigger); p >= 0; p = found.nextBelow(p+1, c.nTrigger) {
+func (c *Classifier) firstText(found *phrase.Set) (*compiledText, string, bool) {
+	for p := found.NextBelow(c.nUser, c.nTrigger); p >= 0; p = found.NextBelow(p+1, c.nTrigger) {
 		r := &c.text[c.phraseRule[p]]
 		ok := true
 		for _, a := range r.all {
-			if !found.has(a) {
+			if !found.Has(a) {
 				ok = false
 				break
 			}

@@ -27,7 +27,7 @@ func TestBuiltinTables(t *testing.T) {
 				t.Errorf("no phrase")
 			}
 			for _, p := range append(append([]string{}, r.any...), r.all...) {
-				text := parsePhrase(p).text
+				text := strings.TrimSuffix(strings.TrimPrefix(p, `\b`), `\b`)
 				if text == "" || strings.TrimSpace(text) != text && text != " not found" {
 					t.Errorf("phrase %q: empty or padded", p)
 				}
@@ -107,43 +107,5 @@ func TestCauses(t *testing.T) {
 		if c.Valid() || c.Scope() != ScopeUnknown {
 			t.Errorf("%q: Valid %v, Scope %q", c, c.Valid(), c.Scope())
 		}
-	}
-}
-
-func TestMatcher(t *testing.T) {
-	m := newMatcher([]string{"user unknown", "unknown", `\bspf\b`, "he", "she", "hers", "容量超過", `\brelay`})
-	tests := []struct {
-		text string
-		want []int32
-	}{
-		{"550 User Unknown", []int32{0, 1}},
-		{"USER UNKNOWN", []int32{0, 1}},
-		{"spf fail", []int32{2}},
-		{"bad SPF.", []int32{2}},
-		{"xspf fail", nil},
-		{"spfx", nil},
-		{"ushers", []int32{3, 4, 5}},
-		{"メール容量超過です", []int32{6}},
-		{"relaying denied", []int32{7}},
-		{"norelay", nil},
-		{"", nil},
-	}
-	for _, tt := range tests {
-		t.Run(tt.text, func(t *testing.T) {
-			var found phraseSet
-			m.scan(tt.text, &found)
-			var got []int32
-			for p := found.nextBelow(0, maxPhrases); p >= 0; p = found.nextBelow(p+1, maxPhrases) {
-				got = append(got, p)
-			}
-			if len(got) != len(tt.want) {
-				t.Fatalf("found %v, want %v", got, tt.want)
-			}
-			for i := range got {
-				if got[i] != tt.want[i] {
-					t.Fatalf("found %v, want %v", got, tt.want)
-				}
-			}
-		})
 	}
 }

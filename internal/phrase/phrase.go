@@ -1,4 +1,7 @@
-package classify
+// Package phrase finds which of a fixed set of phrases occur in a text, in
+// one pass, ignoring ASCII case: the rule tables of dsn and classify are
+// lists of phrases, and a text is scanned once whatever their number.
+package phrase
 
 import (
 	"math/bits"
@@ -6,7 +9,7 @@ import (
 	"strings"
 )
 
-// A matcher finds, in one pass over a text, which of a fixed set of phrases
+// A Matcher finds, in one pass over a text, which of a fixed set of phrases
 // occur in it, ignoring ASCII case. It is an Aho-Corasick automaton: a trie
 // of the phrases with failure links, dense at the root and sparse below.
 //
@@ -14,8 +17,8 @@ import (
 // asks for a word boundary there: the neighbouring byte must not be an ASCII
 // letter or digit (or must be the start or end of the text).
 //
-// A matcher is immutable once built and safe for concurrent use.
-type matcher struct {
+// A Matcher is immutable once built and safe for concurrent use.
+type Matcher struct {
 	root  [256]int32 // transitions of the root, for every byte
 	nodes []acNode
 	edges []acEdge // the edges of each node, sorted by byte
@@ -40,18 +43,24 @@ type acPattern struct {
 	wordStart, wordEnd bool
 }
 
-// maxPhrases bounds the phrases of one matcher so that the set of found
+// MaxPhrases bounds the phrases of one Matcher so that the set of found
 // phrases fits a fixed array on the stack.
-const maxPhrases = 64 * 64
+const MaxPhrases = 64 * 64
 
-// phraseSet is the set of phrase ids found in one text.
-type phraseSet [maxPhrases / 64]uint64
+// Set is the set of phrase ids found in one text.
+type Set [MaxPhrases / 64]uint64
 
-func (s *phraseSet) add(i int32)      { s[i>>6] |= 1 << (uint(i) & 63) }
-func (s *phraseSet) has(i int32) bool { return s[i>>6]&(1<<(uint(i)&63)) != 0 }
+// Add puts id i in the set.
+func (s *Set) Add(i int32) { s[i>>6] |= 1 << (uint(i) & 63) }
 
-// nextBelow returns the smallest id >= from and < limit in the set, or -1.
-func (s *phraseSet) nextBelow(from, limit int32) int32 {
+// Has reports whether id i is in the set.
+func (s *Set) Has(i int32) bool { return s[i>>6]&(1<<(uint(i)&63)) != 0 }
+
+// Any reports whether the set holds an id >= from and < limit.
+func (s *Set) Any(from, limit int32) bool { return s.NextBelow(from, limit) >= 0 }
+
+// NextBelow returns the smallest id >= from and < limit in the set, or -1.
+func (s *Set) NextBelow(from, limit int32) int32 {
 	for from < limit {
 		w := s[from>>6] >> (uint(from) & 63)
 		if w == 0 {
@@ -67,8 +76,8 @@ func (s *phraseSet) nextBelow(from, limit int32) int32 {
 	return -1
 }
 
-// lowerASCII maps A-Z to a-z and leaves every other byte alone.
-var lowerASCII = func() (t [256]byte) {
+// foldASCII maps A-Z to a-z and leaves every other byte alone.
+var foldASCII = func() (t [256]byte) {
 	for i := range t {
 		t[i] = byte(i)
 		if 'A' <= i && i <= 'Z' {
@@ -97,10 +106,14 @@ func parsePhrase(p string) acPattern {
 	return ap
 }
 
-// newMatcher builds a matcher for phrases; phrase i has id i. The phrases
-// must be non-empty and lower-case, and there must be at most maxPhrases.
-func newMatcher(phrases []string) *matcher {
-	m := &matcher{pats: make([]acPattern, len(phrases))}
+// New builds a Matcher for phrases; phrase i has id i. The phrases must be
+// non-empty and lower-case, and there must be at most MaxPhrases: New
+// panics otherwise, since phrase tables are written in the source.
+func New(phrases []string) *Matcher {
+	if len(phrases) > MaxPhrases {
+		panic("phrase: too many phrases")
+	}
+	m := &Matcher{pats: make([]acPattern, len(phrases))}
 	type tmpNode struct {
 		next map[byte]int32
 		out  []int32
@@ -172,7 +185,7 @@ func newMatcher(phrases []string) *matcher {
 }
 
 // step follows the transition from state s on byte b.
-func (m *matcher) step(s int32, b byte) int32 {
+func (m *Matcher) step(s int32, b byte) int32 {
 	for s != 0 {
 		n := &m.nodes[s]
 		for _, e := range m.edges[n.edge0 : n.edge0+n.nedge] {
@@ -188,12 +201,12 @@ func (m *matcher) step(s int32, b byte) int32 {
 	return m.root[b]
 }
 
-// scan adds to found the id of every phrase that occurs in text, folding
+// Scan adds to found the id of every phrase that occurs in text, folding
 // ASCII upper case to lower case on the fly.
-func (m *matcher) scan(text string, found *phraseSet) {
+func (m *Matcher) Scan(text string, found *Set) {
 	s := int32(0)
 	for i := 0; i < len(text); i++ {
-		s = m.step(s, lowerASCII[text[i]])
+		s = m.step(s, foldASCII[text[i]])
 		o := m.nodes[s].out
 		if o < 0 {
 			continue
@@ -210,7 +223,34 @@ func (m *matcher) scan(text string, found *phraseSet) {
 			if p.wordEnd && i+1 < len(text) && isWordByte(text[i+1]) {
 				continue
 			}
-			found.add(id)
+			found.Add(id)
 		}
 	}
+}
+
+// Contains reports whether any phrase occurs in text, stopping at the
+// first.
+func (m *Matcher) Contains(text string) bool {
+	s := int32(0)
+	for i := 0; i < len(text); i++ {
+		s = m.step(s, foldASCII[text[i]])
+		o := m.nodes[s].out
+		if o < 0 {
+			continue
+		}
+		for ; m.outs[o] >= 0; o++ {
+			p := &m.pats[m.outs[o]]
+			if p.wordStart {
+				start := i + 1 - len(p.text)
+				if start > 0 && isWordByte(text[start-1]) {
+					continue
+				}
+			}
+			if p.wordEnd && i+1 < len(text) && isWordByte(text[i+1]) {
+				continue
+			}
+			return true
+		}
+	}
+	return false
 }
