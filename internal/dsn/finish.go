@@ -26,6 +26,8 @@ func (m *msg) finish(rep *Report) {
 		quoted = ""
 	}
 	m.lnotice = ltext[:cut]
+	noticePhrases.scan(m.lnotice, &m.found)
+	subjectPhrases.scan(rep.Subject, &m.subjFound)
 
 	// The original message: returned as a part, else quoted in the text.
 	if !m.origFound && quoted != "" {
@@ -63,7 +65,7 @@ func (m *msg) finish(rep *Report) {
 
 	if rep.Kind == NotBounce || rep.Kind == "" {
 		rep.Kind = NotBounce
-		if isAutoReply(h, rep.Subject, notice) {
+		if m.isAutoReply() {
 			rep.Kind = AutoReply
 			rep.Format = "rfc3834"
 		}
@@ -223,7 +225,7 @@ func (m *msg) completeFromText(r *Recipient, notice string) {
 		r.ReplyCode = code
 	}
 	if r.Command == "" {
-		r.Command = smtpCommand(asciiLower(r.Diagnostic))
+		r.Command = smtpCommand(r.Diagnostic)
 	}
 	// The remote server's own code in the diagnostic is more precise than
 	// the Status field the reporting MTA derived (QUIRK: Sendmail writes
@@ -246,7 +248,7 @@ func (m *msg) completeFromText(r *Recipient, notice string) {
 	}
 	code, st = codes(d)
 	if r.Command == "" {
-		r.Command = smtpCommand(asciiLower(d))
+		r.Command = smtpCommand(d)
 	}
 	if r.Diagnostic == "" || (r.ReplyCode == 0 && code != 0 && len(r.Diagnostic) < 40) {
 		r.Diagnostic = d

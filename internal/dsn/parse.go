@@ -12,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/emersion/go-message"
+
+	"github.com/bounced/bounced/internal/phrase"
 )
 
 // ErrTooLarge reports that a bound on the input was reached; the Report
@@ -114,7 +116,9 @@ type msg struct {
 
 	orig      header // the first returned original's header
 	origFound bool
-	lnotice   string // the notice text, lower-cased once for phrase search
+	lnotice   string     // the notice text, lower-cased once for searches
+	found     phrase.Set // the notice phrases (noticePhrases) in it
+	subjFound phrase.Set // the subject phrases (subjectPhrases) in the subject
 
 	parts int
 	errs  []error

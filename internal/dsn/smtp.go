@@ -1,6 +1,10 @@
 package dsn
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/bounced/bounced/internal/phrase"
+)
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
@@ -174,13 +178,21 @@ var commandPhrases = []struct{ phrase, command string }{
 	{"did not like our mail from", "MAIL"},
 }
 
-// smtpCommand returns the command a lower-cased notice text says the
-// failure answered, or "".
-func smtpCommand(ltext string) string {
-	for _, p := range commandPhrases {
-		if strings.Contains(ltext, p.phrase) {
-			return p.command
-		}
+var commandMatcher = func() *phrase.Matcher {
+	ps := make([]string, len(commandPhrases))
+	for i, p := range commandPhrases {
+		ps[i] = p.phrase
+	}
+	return phrase.New(ps)
+}()
+
+// smtpCommand returns the command a notice text says the failure answered,
+// or "".
+func smtpCommand(text string) string {
+	var found phrase.Set
+	commandMatcher.Scan(text, &found)
+	if i := found.NextBelow(0, int32(len(commandPhrases))); i >= 0 {
+		return commandPhrases[i].command
 	}
 	return ""
 }

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"html"
 	"strings"
+
+	"github.com/bounced/bounced/internal/phrase"
 )
 
 // Reading notices that are not RFC 3464 reports: the human-readable text of
@@ -91,7 +93,7 @@ func isOriginMarker(line string) bool {
 	if !decorated || strings.Contains(t, "was received") || strings.Contains(t, "could not") {
 		return false
 	}
-	return containsAny(t, originMarkers) || boxed && containsAny(t, boxedMarkers)
+	return originMatcher.Contains(t) || boxed && boxedMatcher.Contains(t)
 }
 
 // quotedHeader reads the header of a message quoted after the marker.
@@ -182,25 +184,63 @@ var (
 	}
 )
 
-// containsAny reports whether s (lower-cased) contains one of the phrases.
-func containsAny(s string, phrases []string) bool {
-	for _, p := range phrases {
-		if strings.Contains(s, p) {
-			return true
-		}
+// autoReplyBody are the phrases of an auto-reply's text.
+var autoReplyBody = []string{
+	"i am out of the office", "i'm out of the office", "i am currently out of", "i will be out of",
+	"this is an automatic reply", "this is an automated reply", "to verify that you are",
+	"confirm that you are a human",
+}
+
+// The phrase tables, compiled once into one matcher for notices and one for
+// subjects: each text is scanned once, whatever the number of phrases.
+const (
+	grpBounce = iota
+	grpDelay
+	grpPermanent
+	grpAutoReply
+)
+
+var (
+	noticePhrases  = newGroups(bounceBody, delayPhrases, permanentPhrases, autoReplyBody)
+	subjectPhrases = newGroups(bounceSubjects, []string{"delay", "warning"}, nil, autoReplySubjects)
+	originMatcher  = phrase.New(originMarkers)
+	boxedMatcher   = phrase.New(boxedMarkers)
+)
+
+// groups is one phrase.Matcher over several lists; list g holds the ids
+// from start[g] to start[g+1].
+type groups struct {
+	m     *phrase.Matcher
+	start []int32
+}
+
+func newGroups(lists ...[]string) *groups {
+	g := &groups{start: []int32{0}}
+	var all []string
+	for _, l := range lists {
+		all = append(all, l...)
+		g.start = append(g.start, int32(len(all)))
 	}
-	return false
+	g.m = phrase.New(all)
+	return g
+}
+
+// scan returns the phrases found in text.
+func (g *groups) scan(text string, found *phrase.Set) { g.m.Scan(text, found) }
+
+// has reports whether found holds a phrase of list n.
+func (g *groups) has(found *phrase.Set, n int) bool {
+	return found.Any(g.start[n], g.start[n+1])
 }
 
 // readText reads a plain-text notice.
 func (m *msg) readText(rep *Report, notice string) {
-	lnotice := m.lnotice
 	subject := strings.ToLower(rep.Subject)
 	from := strings.ToLower(rep.From)
 	fromSystem := strings.Contains(from, "mailer-daemon") || strings.Contains(from, "mailer daemon") || strings.Contains(from, "post_master") || strings.Contains(from, "postmaster") ||
 		strings.Contains(from, "mail delivery") || strings.Contains(from, "mail-daemon") || strings.Contains(from, "maildaemon")
-	subjBounce := containsAny(subject, bounceSubjects)
-	bodyBounce := !(fromSystem && subjBounce) && containsAny(lnotice, bounceBody)
+	subjBounce := subjectPhrases.has(&m.subjFound, grpBounce)
+	bodyBounce := noticePhrases.has(&m.found, grpBounce)
 	if !(fromSystem && (subjBounce || bodyBounce)) && !(subjBounce && bodyBounce) && !(bodyBounce && m.origFound) && !m.top.has("x-failed-recipients") {
 		return
 	}
@@ -214,7 +254,7 @@ func (m *msg) readText(rep *Report, notice string) {
 	rep.Format = "text"
 
 	kind := Bounce
-	if (containsAny(lnotice, delayPhrases) || containsAny(subject, []string{"delay", "warning"})) && !containsAny(lnotice, permanentPhrases) {
+	if (noticePhrases.has(&m.found, grpDelay) || subjectPhrases.has(&m.subjFound, grpDelay)) && !noticePhrases.has(&m.found, grpPermanent) {
 		kind = Delay
 	}
 	rep.Kind = kind
@@ -264,7 +304,7 @@ func (m *msg) readText(rep *Report, notice string) {
 		}
 		r := Recipient{Recipient: a.addr, Action: action, Diagnostic: trimDiagnostic(block)}
 		r.ReplyCode, r.Status = codes(r.Diagnostic)
-		r.Command = smtpCommand(asciiLower(r.Diagnostic))
+		r.Command = smtpCommand(r.Diagnostic)
 		rep.Recipients = append(rep.Recipients, r)
 	}
 }
@@ -470,7 +510,8 @@ var autoReplySubjects = []string{
 	"please confirm", "confirm your", "verify your", "challenge", "anti-spam", "spam protection",
 }
 
-func isAutoReply(h header, subject, text string) bool {
+func (m *msg) isAutoReply() bool {
+	h := m.top
 	as := strings.ToLower(h.get("auto-submitted"))
 	if strings.HasPrefix(as, "auto-replied") { // RFC 3834 5.1
 		return true
@@ -484,15 +525,7 @@ func isAutoReply(h header, subject, text string) bool {
 	case "auto_reply", "auto-reply":
 		return true
 	}
-	s := strings.ToLower(subject)
-	if containsAny(s, autoReplySubjects) {
-		return true
-	}
-	l := strings.ToLower(text[:min(len(text), 2000)])
-	return strings.Contains(l, "i am out of the office") || strings.Contains(l, "i'm out of the office") ||
-		strings.Contains(l, "i am currently out of") || strings.Contains(l, "i will be out of") ||
-		strings.Contains(l, "this is an automatic reply") || strings.Contains(l, "this is an automated reply") ||
-		strings.Contains(l, "to verify that you are") || strings.Contains(l, "confirm that you are a human")
+	return subjectPhrases.has(&m.subjFound, grpAutoReply) || noticePhrases.has(&m.found, grpAutoReply)
 }
 
 // htmlToText reduces HTML to its text, one line per block element.
