@@ -17,17 +17,15 @@ func (m *msg) finish(rep *Report) {
 	if strings.TrimSpace(text) == "" && len(m.htmlOnly) > 0 {
 		text = htmlToText(strings.Join(m.htmlOnly, "\n"))
 	}
-	ltext := asciiLower(text)
-	cut := splitOriginal(ltext)
+	cut := splitOriginal(text)
 	notice, quoted := text[:cut], text[cut:]
 	if _, after, ok := strings.Cut(quoted, "\n"); ok {
 		quoted = after // past the marker line
 	} else {
 		quoted = ""
 	}
-	m.lnotice = ltext[:cut]
-	noticePhrases.scan(m.lnotice, &m.found)
-	subjectPhrases.scan(rep.Subject, &m.subjFound)
+	m.lnotice = asciiLower(notice)
+	m.subject = rep.Subject
 
 	// The original message: returned as a part, else quoted in the text.
 	if !m.origFound && quoted != "" {
@@ -48,7 +46,7 @@ func (m *msg) finish(rep *Report) {
 		rep.Kind = Complaint
 		rep.Format = "unsubscribe"
 		rep.Feedback = &Feedback{Type: "unsubscribe", OriginalRcptTo: []string{normalizeAddress(rep.From)}}
-	case hasEmbeddedStatus(ltext):
+	case hasEmbeddedStatus(text):
 		// QUIRK: a forwarded notice, its delivery-status part now text.
 		m.status = append(m.status, text)
 		m.readStatus(rep, notice)
@@ -203,11 +201,31 @@ func (m *msg) fillMissingAddresses(rep *Report, notice string) {
 	}
 }
 
-// hasEmbeddedStatus reports whether a lower-cased text quotes delivery-status
-// fields.
-func hasEmbeddedStatus(ltext string) bool {
-	i := strings.Index(ltext, "\nfinal-recipient:")
-	return i >= 0 && (strings.Contains(ltext[max(0, i-2000):], "\naction:") || strings.Contains(ltext[i:], "\nstatus:"))
+// hasEmbeddedStatus reports whether text quotes delivery-status fields: a
+// Final-Recipient line with an Action or Status line near it.
+func hasEmbeddedStatus(text string) bool {
+	i := lineWithPrefixFold(text, "final-recipient:")
+	if i < 0 {
+		return false
+	}
+	near := text[max(0, i-2000):min(len(text), i+2000)]
+	return lineWithPrefixFold(near, "action:") >= 0 || lineWithPrefixFold(near, "status:") >= 0
+}
+
+// lineWithPrefixFold returns the offset of the first line of text that
+// starts with prefix, ignoring ASCII case, or -1.
+func lineWithPrefixFold(text, prefix string) int {
+	for off := 0; off < len(text); {
+		if hasPrefixFold(text[off:], prefix) {
+			return off
+		}
+		nl := strings.IndexByte(text[off:], '\n')
+		if nl < 0 {
+			return -1
+		}
+		off += nl + 1
+	}
+	return -1
 }
 
 // completeFromText fills what a recipient block leaves out from the codes

@@ -72,6 +72,14 @@ func (p *partReader) fill() bool {
 	return len(line) > 0 || !p.eof
 }
 
+// drain skips the rest of the part.
+func (p *partReader) drain() {
+	p.pending = nil
+	for !p.done && !p.eof {
+		p.fill()
+	}
+}
+
 // next prepares the reader for the part after the boundary it stopped at.
 // It reports false when there is none.
 func (p *partReader) next() bool {
@@ -86,14 +94,15 @@ func (p *partReader) next() bool {
 func (m *msg) walkMultipart(boundary string, r io.Reader, depth int, keepPreamble bool) {
 	br, ok := r.(*bufio.Reader)
 	if !ok {
-		br = bufio.NewReaderSize(r, 8<<10)
+		br = bufio.NewReaderSize(r, 4096)
 	}
 	pr := &partReader{br: br, dash: []byte("--" + boundary)}
 	// The preamble (RFC 2046 5.1.1) says nothing, unless the boundary never
 	// comes (QUIRK: a wrong boundary): then it is the whole body.
-	preamble := readBounded(pr, maxText)
+	preamble := readInto(m.scratch[:0], pr, maxText)
+	m.scratch = preamble[:0]
 	if !pr.done || keepPreamble {
-		m.addText(preamble, false)
+		m.addText(validUTF8(string(preamble)), false)
 	}
 	if !pr.done {
 		return
@@ -102,16 +111,16 @@ func (m *msg) walkMultipart(boundary string, r io.Reader, depth int, keepPreambl
 		m.parts++
 		if m.parts > maxParts {
 			m.fail(errTooManyParts)
-			_, _ = io.Copy(io.Discard, pr)
+			pr.drain()
 			return
 		}
-		pbr := bufio.NewReaderSize(pr, 2048)
+		pbr := m.reader(pr, depth+1)
 		h, err := readHeader(pbr)
 		if err != nil {
 			m.fail(err)
 		}
 		m.walk(h, pbr, depth+1)
-		_, _ = io.Copy(io.Discard, pbr)
+		m.drain(pbr)
 	}
 	if !pr.final {
 		// QUIRK: truncated notices end without the closing boundary; what

@@ -77,10 +77,11 @@ func (p *Parser) Parse(r io.Reader) (rep *Report, err error) {
 		limit = defaultMaxBytes
 	}
 	lr := &limitReader{r: r, n: limit}
+	m := &msg{p: p}
 	br := bufio.NewReaderSize(&crReader{r: lr}, 4096)
+	m.readers[0] = br
 	skipMboxLine(br)
 
-	m := &msg{p: p}
 	h, herr := readHeader(br)
 	m.top = h
 	if herr != nil {
@@ -117,8 +118,14 @@ type msg struct {
 	orig      header // the first returned original's header
 	origFound bool
 	lnotice   string     // the notice text, lower-cased once for searches
+	subject   string     // the notice's subject, decoded
+	scanned   bool       // found and subjFound are filled
 	found     phrase.Set // the notice phrases (noticePhrases) in it
 	subjFound phrase.Set // the subject phrases (subjectPhrases) in the subject
+
+	readers [maxDepth + 3]*bufio.Reader // one reader a nesting level, reused
+	partOf  [maxDepth + 3]*partReader   // the body part each reader reads
+	scratch []byte                      // the body being decoded, reused
 
 	parts int
 	errs  []error
@@ -178,7 +185,7 @@ func (m *msg) walk(h header, r io.Reader, depth int) {
 		m.addText(m.decode(h, r, maxText-m.textBytes), true)
 	default:
 		// Attachments and the rest: skip without holding them.
-		_, _ = io.Copy(io.Discard, r)
+		m.drain(r)
 	}
 }
 
@@ -205,7 +212,10 @@ func sniffBoundary(text string) string {
 // one.
 func (m *msg) walkOriginal(h header, r io.Reader, withBody bool, depth int) {
 	body := m.decodeReader(h, r)
-	br := bufio.NewReaderSize(body, 2048)
+	br, ok := body.(*bufio.Reader)
+	if !ok {
+		br = m.reader(body, depth+1)
+	}
 	oh, err := readHeader(br)
 	if err != nil {
 		m.fail(fmt.Errorf("reading returned message header: %w", err))
@@ -220,7 +230,35 @@ func (m *msg) walkOriginal(h header, r io.Reader, withBody bool, depth int) {
 	if !m.origFound && len(oh) > 0 {
 		m.orig, m.origFound = oh, true
 	}
-	_, _ = io.Copy(io.Discard, br)
+	m.drain(br)
+}
+
+// reader returns the buffered reader of nesting level depth, reset to read
+// r: readers are reused, since a walk holds at most one a level.
+func (m *msg) reader(r io.Reader, depth int) *bufio.Reader {
+	d := min(depth, len(m.readers)-1)
+	if m.readers[d] == nil {
+		m.readers[d] = bufio.NewReaderSize(r, 2048)
+	} else {
+		m.readers[d].Reset(r)
+	}
+	m.partOf[d], _ = r.(*partReader)
+	return m.readers[d]
+}
+
+// drain skips the rest of r, without copying it when r reads a body part.
+func (m *msg) drain(r io.Reader) {
+	for d, br := range m.readers {
+		if br != nil && r == io.Reader(br) {
+			if pr := m.partOf[d]; pr != nil {
+				_, _ = br.Discard(br.Buffered())
+				pr.drain()
+				return
+			}
+			break
+		}
+	}
+	_, _ = io.Copy(io.Discard, r)
 }
 
 func (m *msg) addText(s string, html bool) {
@@ -240,7 +278,7 @@ func (m *msg) addText(s string, html bool) {
 // so they are read whole and decoded in memory.
 func (m *msg) decode(h header, r io.Reader, max int) string {
 	if max <= 0 {
-		_, _ = io.Copy(io.Discard, r)
+		m.drain(r)
 		return ""
 	}
 	enc := strings.ToLower(strings.TrimSpace(h.get("content-transfer-encoding")))
@@ -251,8 +289,9 @@ func (m *msg) decode(h header, r io.Reader, max int) string {
 	case "quoted-printable":
 		limit = max * 3
 	}
-	raw := readBytes(r, limit)
-	_, _ = io.Copy(io.Discard, r)
+	raw := readInto(m.scratch[:0], r, limit)
+	m.scratch = raw[:0]
+	m.drain(r)
 	switch enc {
 	case "base64":
 		raw = decodeBase64(raw)
@@ -289,7 +328,11 @@ func isASCII(b []byte) bool {
 // readBytes reads up to max bytes, keeping what was read when the reader
 // fails part-way.
 func readBytes(r io.Reader, max int) []byte {
-	buf := make([]byte, 0, min(max, 2048))
+	return readInto(make([]byte, 0, min(max, 2048)), r, max)
+}
+
+// readInto is readBytes appending to buf.
+func readInto(buf []byte, r io.Reader, max int) []byte {
 	for len(buf) < max {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]

@@ -150,6 +150,11 @@ func sendmailPrefix(s string) bool {
 	return j > 0 && findReplyCode(s[j+5:min(len(s), j+9)]) != 0
 }
 
+// hasSuffixFold reports whether s ends with suffix, ignoring ASCII case.
+func hasSuffixFold(s, suffix string) bool {
+	return len(s) >= len(suffix) && strings.EqualFold(s[len(s)-len(suffix):], suffix)
+}
+
 // hasPrefixFold reports whether s starts with prefix, ignoring ASCII case.
 func hasPrefixFold(s, prefix string) bool {
 	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)

@@ -60,37 +60,38 @@ var (
 	}
 )
 
-// splitOriginal returns where the returned message starts in a
-// lower-cased notice text: the start of the line after the marker, or
-// len(ltext) when there is none.
-func splitOriginal(ltext string) int {
-	for off := 0; off < len(ltext); {
-		end := strings.IndexByte(ltext[off:], '\n')
+// splitOriginal returns where the returned message starts in a notice
+// text: the start of the marker line, or len(text) when there is none.
+func splitOriginal(text string) int {
+	for off := 0; off < len(text); {
+		end := strings.IndexByte(text[off:], '\n')
 		if end < 0 {
-			end = len(ltext) - off
+			end = len(text) - off
 		}
-		if isOriginMarker(ltext[off : off+end]) {
+		if isOriginMarker(text[off : off+end]) {
 			// The notice ends before the marker line; what follows it
 			// is the returned message.
 			return off
 		}
 		off += end + 1
 	}
-	return len(ltext)
+	return len(text)
 }
 
-// isOriginMarker reports whether a lower-cased line starts the returned
-// message.
+// notMarkers are phrases of lines that look like markers and are not
+// (Sendmail's "The original message was received at ...").
+var notMarkers = phrase.New([]string{"was received", "could not"})
+
+// isOriginMarker reports whether a line starts the returned message.
 func isOriginMarker(line string) bool {
 	t := strings.TrimSpace(line)
 	if len(t) < 8 || len(t) > 100 {
 		return false
 	}
-	boxed := strings.HasPrefix(t, "-") || strings.HasPrefix(t, "=") || strings.HasPrefix(t, "*") ||
-		strings.HasPrefix(t, "_") || strings.HasPrefix(t, "[") || strings.HasPrefix(t, "<")
+	boxed := strings.IndexByte("-=*_[<", t[0]) >= 0
 	decorated := boxed || strings.HasSuffix(t, ":") || strings.HasSuffix(t, ".") || strings.HasSuffix(t, "-") ||
-		strings.HasSuffix(t, "follows") || strings.HasPrefix(t, "content-type")
-	if !decorated || strings.Contains(t, "was received") || strings.Contains(t, "could not") {
+		hasSuffixFold(t, "follows") || hasPrefixFold(t, "content-type")
+	if !decorated || notMarkers.Contains(t) {
 		return false
 	}
 	return originMatcher.Contains(t) || boxed && boxedMatcher.Contains(t)
@@ -228,6 +229,23 @@ func newGroups(lists ...[]string) *groups {
 // scan returns the phrases found in text.
 func (g *groups) scan(text string, found *phrase.Set) { g.m.Scan(text, found) }
 
+// noticeHas reports whether the notice holds a phrase of list n of
+// noticePhrases; the notice is scanned on the first call.
+func (m *msg) noticeHas(n int) bool {
+	if !m.scanned {
+		m.scanned = true
+		noticePhrases.scan(m.lnotice, &m.found)
+		subjectPhrases.scan(m.subject, &m.subjFound)
+	}
+	return noticePhrases.has(&m.found, n)
+}
+
+// subjectHas is noticeHas for the subject and subjectPhrases.
+func (m *msg) subjectHas(n int) bool {
+	m.noticeHas(0)
+	return subjectPhrases.has(&m.subjFound, n)
+}
+
 // has reports whether found holds a phrase of list n.
 func (g *groups) has(found *phrase.Set, n int) bool {
 	return found.Any(g.start[n], g.start[n+1])
@@ -239,8 +257,8 @@ func (m *msg) readText(rep *Report, notice string) {
 	from := strings.ToLower(rep.From)
 	fromSystem := strings.Contains(from, "mailer-daemon") || strings.Contains(from, "mailer daemon") || strings.Contains(from, "post_master") || strings.Contains(from, "postmaster") ||
 		strings.Contains(from, "mail delivery") || strings.Contains(from, "mail-daemon") || strings.Contains(from, "maildaemon")
-	subjBounce := subjectPhrases.has(&m.subjFound, grpBounce)
-	bodyBounce := noticePhrases.has(&m.found, grpBounce)
+	subjBounce := m.subjectHas(grpBounce)
+	bodyBounce := m.noticeHas(grpBounce)
 	if !(fromSystem && (subjBounce || bodyBounce)) && !(subjBounce && bodyBounce) && !(bodyBounce && m.origFound) && !m.top.has("x-failed-recipients") {
 		return
 	}
@@ -254,7 +272,7 @@ func (m *msg) readText(rep *Report, notice string) {
 	rep.Format = "text"
 
 	kind := Bounce
-	if (noticePhrases.has(&m.found, grpDelay) || subjectPhrases.has(&m.subjFound, grpDelay)) && !noticePhrases.has(&m.found, grpPermanent) {
+	if (m.noticeHas(grpDelay) || m.subjectHas(grpDelay)) && !m.noticeHas(grpPermanent) {
 		kind = Delay
 	}
 	rep.Kind = kind
@@ -525,7 +543,7 @@ func (m *msg) isAutoReply() bool {
 	case "auto_reply", "auto-reply":
 		return true
 	}
-	return subjectPhrases.has(&m.subjFound, grpAutoReply) || noticePhrases.has(&m.found, grpAutoReply)
+	return m.subjectHas(grpAutoReply) || m.noticeHas(grpAutoReply)
 }
 
 // htmlToText reduces HTML to its text, one line per block element.
