@@ -53,58 +53,73 @@ func (h header) text(key string) string {
 	return decodeWords(h.get(key))
 }
 
-// contentType returns the lower-cased media type and its parameters. A
-// missing or unreadable Content-Type is text/plain (RFC 2045 5.2).
-func (h header) contentType() (string, map[string]string) {
-	v := h.get("content-type")
-	if v == "" {
-		return "text/plain", nil
-	}
-	mt, params, err := mime.ParseMediaType(v)
-	if err != nil {
-		// QUIRK: many MTAs write parameters mime rejects (duplicate or
-		// unquoted boundaries); keep the type and find the boundary by hand.
-		mt, _, _ = strings.Cut(v, ";")
-		mt = strings.ToLower(strings.TrimSpace(mt))
-		if i := strings.IndexAny(mt, " \t"); i > 0 {
-			mt = mt[:i] // QUIRK: "text/plain charset=..." without the semicolon.
-		}
-		params = map[string]string{}
-		if b := paramByHand(v, "boundary"); b != "" {
-			params["boundary"] = b
-		}
-		if c := paramByHand(v, "charset"); c != "" {
-			params["charset"] = c
-		}
-		if t := paramByHand(v, "report-type"); t != "" {
-			params["report-type"] = t
-		}
-	}
-	if mt == "" || !strings.Contains(mt, "/") {
-		mt = "text/plain"
-	}
-	return mt, params
+// mediaType is what bounced reads of a Content-Type (RFC 2045 5.1).
+type mediaType struct {
+	typ        string // lower-case "type/subtype"
+	boundary   string
+	charset    string
+	reportType string // lower-case
 }
 
-// paramByHand finds name=value in a Content-Type value that mime rejected.
-func paramByHand(v, name string) string {
-	lv := strings.ToLower(v)
-	i := strings.Index(lv, name+"=")
-	if i < 0 {
-		return ""
+// contentType reads the Content-Type field. A missing or unreadable one is
+// text/plain (RFC 2045 5.2). Parameters are found by hand: mime's parser
+// rejects the duplicate and unquoted parameters many MTAs write, and costs
+// a map a call; RFC 2231 continuations fall back to it.
+func (h header) contentType() mediaType {
+	v := h.get("content-type")
+	if v == "" {
+		return mediaType{typ: "text/plain"}
 	}
-	rest := v[i+len(name)+1:]
-	if strings.HasPrefix(rest, `"`) {
-		rest = rest[1:]
-		if j := strings.IndexByte(rest, '"'); j >= 0 {
-			return rest[:j]
+	typ, _, _ := strings.Cut(v, ";")
+	typ = strings.TrimSpace(typ)
+	if i := strings.IndexAny(typ, " \t"); i > 0 {
+		typ = typ[:i] // QUIRK: "text/plain charset=..." without the semicolon.
+	}
+	mt := mediaType{typ: lowerASCII(typ)}
+	if mt.typ == "" || !strings.Contains(mt.typ, "/") {
+		mt.typ = "text/plain"
+	}
+	if strings.Contains(v, "*=") || strings.Contains(v, "*0") {
+		if _, params, err := mime.ParseMediaType(v); err == nil {
+			mt.boundary, mt.charset, mt.reportType = params["boundary"], params["charset"], lowerASCII(params["report-type"])
+			return mt
 		}
-		return rest
 	}
-	if j := strings.IndexAny(rest, "; \t"); j >= 0 {
-		rest = rest[:j]
+	mt.boundary = param(v, "boundary")
+	mt.charset = param(v, "charset")
+	mt.reportType = lowerASCII(param(v, "report-type"))
+	return mt
+}
+
+// param finds name=value among a field's parameters, quoted or not.
+func param(v, name string) string {
+	for off := 0; ; {
+		i := strings.IndexByte(v[off:], '=')
+		if i < 0 {
+			return ""
+		}
+		i += off
+		// The name is the token before "=", after ";" or white space.
+		j := i
+		for j > 0 && v[j-1] != ';' && v[j-1] != ' ' && v[j-1] != '\t' && v[j-1] != '\n' {
+			j--
+		}
+		rest := v[i+1:]
+		if strings.EqualFold(strings.TrimSpace(v[j:i]), name) {
+			if strings.HasPrefix(rest, `"`) {
+				rest = rest[1:]
+				if k := strings.IndexByte(rest, '"'); k >= 0 {
+					return rest[:k]
+				}
+				return rest
+			}
+			if k := strings.IndexAny(rest, "; \t"); k >= 0 {
+				rest = rest[:k]
+			}
+			return rest
+		}
+		off = i + 1
 	}
-	return rest
 }
 
 var wordDecoder = mime.WordDecoder{CharsetReader: charsetReader}
@@ -211,19 +226,30 @@ func readHeader(br *bufio.Reader) (header, error) {
 	}
 }
 
-// unreadFields are long fields that bounced never reads; not keeping them
-// saves most of the allocation a header costs.
-var unreadFields = []string{"received:", "dkim-signature:", "x-received:", "arc-", "authentication-results:",
-	"x-google-dkim-signature:", "x-gm-message-state:", "domainkey-signature:", "x-ms-exchange-", "x-microsoft-antispam"}
-
-// unread reports whether a field's first line starts one of unreadFields.
+// unread reports whether a field's first line starts a long field that
+// bounced never reads (Received, DKIM-Signature, ARC-*, ...): not keeping
+// them saves most of the allocation a header costs.
 func unread(line []byte) bool {
-	for _, f := range unreadFields {
-		if len(line) >= len(f) && bytes.EqualFold(line[:len(f)], []byte(f)) {
-			return true
-		}
+	if len(line) < 5 {
+		return false
+	}
+	switch line[0] | 0x20 {
+	case 'r':
+		return hasPrefixFoldBytes(line, "received:")
+	case 'd':
+		return hasPrefixFoldBytes(line, "dkim-signature:") || hasPrefixFoldBytes(line, "domainkey-signature:")
+	case 'a':
+		return hasPrefixFoldBytes(line, "arc-") || hasPrefixFoldBytes(line, "authentication-results:")
+	case 'x':
+		return hasPrefixFoldBytes(line, "x-received:") || hasPrefixFoldBytes(line, "x-google-dkim-signature:") ||
+			hasPrefixFoldBytes(line, "x-gm-message-state:") || hasPrefixFoldBytes(line, "x-ms-exchange-") ||
+			hasPrefixFoldBytes(line, "x-microsoft-antispam")
 	}
 	return false
+}
+
+func hasPrefixFoldBytes(b []byte, prefix string) bool {
+	return len(b) >= len(prefix) && strings.EqualFold(string(b[:len(prefix)]), prefix)
 }
 
 // looksLikeField reports whether the next line starts with a field name and
@@ -305,11 +331,21 @@ var commonKeys = []string{
 	"action", "status", "remote-mta", "diagnostic-code", "last-attempt-date", "x-spam-status",
 }
 
+// commonKeysByLen indexes commonKeys by length.
+var commonKeysByLen = func() (t [32][]string) {
+	for _, k := range commonKeys {
+		t[len(k)] = append(t[len(k)], k)
+	}
+	return t
+}()
+
 // fieldKey returns a field name lower-cased.
 func fieldKey(k []byte) string {
-	for _, c := range commonKeys {
-		if len(c) == len(k) && bytes.EqualFold(k, []byte(c)) {
-			return c
+	if len(k) < len(commonKeysByLen) {
+		for _, c := range commonKeysByLen[len(k)] {
+			if strings.EqualFold(string(k), c) {
+				return c
+			}
 		}
 	}
 	return strings.ToLower(string(k))

@@ -143,27 +143,28 @@ func (m *msg) walk(h header, r io.Reader, depth int) {
 		m.fail(fmt.Errorf("MIME nesting deeper than %d: %w", maxDepth, ErrTooLarge))
 		return
 	}
-	mt, params := h.contentType()
+	ct := h.contentType()
+	mt := ct.typ
 	switch {
 	case strings.HasPrefix(mt, "multipart/"):
 		if mt == "multipart/report" && m.reportType == "" {
-			m.reportType = strings.ToLower(params["report-type"])
+			m.reportType = ct.reportType
 		}
-		boundary := params["boundary"]
+		boundary := ct.boundary
 		if boundary == "" {
 			// QUIRK: a multipart without a boundary; read it as text.
-			m.addText(m.decode(h, r, maxText), false)
+			m.addText(m.decode(h, ct, r, maxText), false)
 			return
 		}
 		m.walkMultipart(boundary, r, depth, false)
 	case mt == "message/delivery-status" || mt == "message/global-delivery-status" ||
 		mt == "text/delivery-status" || mt == "message/x-delivery-status":
 		// RFC 3464 2.1, RFC 6533 6.2 (UTF-8 fields).
-		m.status = append(m.status, m.decode(h, r, maxStatusBytes))
+		m.status = append(m.status, m.decode(h, ct, r, maxStatusBytes))
 	case mt == "message/feedback-report":
 		// RFC 5965 3.1
 		if m.feedback == "" {
-			m.feedback = m.decode(h, r, maxStatusBytes)
+			m.feedback = m.decode(h, ct, r, maxStatusBytes)
 		}
 	case mt == "message/rfc822" || mt == "message/global" || mt == "message/partial":
 		m.walkOriginal(h, r, true, depth)
@@ -171,7 +172,7 @@ func (m *msg) walk(h header, r io.Reader, depth int) {
 		// RFC 3462 / RFC 6522 returned headers, RFC 6533 6.3.
 		m.walkOriginal(h, r, false, depth)
 	case mt == "text/plain" || mt == "text/enriched" || mt == "application/json":
-		text := m.decode(h, r, maxText-m.textBytes)
+		text := m.decode(h, ct, r, maxText-m.textBytes)
 		if depth == 0 && !h.has("content-type") {
 			// QUIRK: Sendmail without a MIME header: the body is multipart.
 			if b := sniffBoundary(text); b != "" {
@@ -182,7 +183,7 @@ func (m *msg) walk(h header, r io.Reader, depth int) {
 		m.addText(text, false)
 	case mt == "text/html":
 		// Reduced to text in finish, and only when no plain text came.
-		m.addText(m.decode(h, r, maxText-m.textBytes), true)
+		m.addText(m.decode(h, ct, r, maxText-m.textBytes), true)
 	default:
 		// Attachments and the rest: skip without holding them.
 		m.drain(r)
@@ -211,7 +212,7 @@ func sniffBoundary(text string) string {
 // returned headers; a returned message that is itself a notice is read as
 // one.
 func (m *msg) walkOriginal(h header, r io.Reader, withBody bool, depth int) {
-	body := m.decodeReader(h, r)
+	body := decodeReader(h, r)
 	br, ok := body.(*bufio.Reader)
 	if !ok {
 		br = m.reader(body, depth+1)
@@ -220,8 +221,8 @@ func (m *msg) walkOriginal(h header, r io.Reader, withBody bool, depth int) {
 	if err != nil {
 		m.fail(fmt.Errorf("reading returned message header: %w", err))
 	}
-	if mt, p := oh.contentType(); withBody && mt == "multipart/report" && len(m.status) == 0 && m.feedback == "" &&
-		strings.EqualFold(p["report-type"], "delivery-status") {
+	if ct := oh.contentType(); withBody && ct.typ == "multipart/report" && len(m.status) == 0 && m.feedback == "" &&
+		ct.reportType == "delivery-status" {
 		// QUIRK: a notice that attaches another notice (a forwarded
 		// bounce): read the inner one's report.
 		m.walk(oh, br, depth+1)
@@ -276,7 +277,7 @@ func (m *msg) addText(s string, html bool) {
 // decode reads at most max bytes of an entity's decoded body, undoing its
 // transfer encoding and charset; the rest is skipped. Text parts are small,
 // so they are read whole and decoded in memory.
-func (m *msg) decode(h header, r io.Reader, max int) string {
+func (m *msg) decode(h header, ct mediaType, r io.Reader, max int) string {
 	if max <= 0 {
 		m.drain(r)
 		return ""
@@ -301,11 +302,10 @@ func (m *msg) decode(h header, r io.Reader, max int) string {
 	if len(raw) > max {
 		raw = raw[:max]
 	}
-	mt, params := h.contentType()
 	// QUIRK: KDDI labels UTF-8 text ISO-2022-JP; text that is already valid
 	// UTF-8 beyond ASCII is in no legacy charset, so it is kept as it is.
 	mislabelled := !isASCII(raw) && utf8.Valid(raw)
-	if cs := params["charset"]; cs != "" && !mislabelled && (strings.HasPrefix(mt, "text/") || strings.HasPrefix(mt, "message/")) {
+	if cs := ct.charset; cs != "" && !mislabelled && (strings.HasPrefix(ct.typ, "text/") || strings.HasPrefix(ct.typ, "message/")) {
 		if cr, err := charsetReader(cs, bytes.NewReader(raw)); err == nil && cr != nil {
 			if conv := readBytes(cr, 4*max); len(conv) > 0 || len(raw) == 0 {
 				raw = conv
@@ -445,20 +445,15 @@ func unhex(c byte) (byte, bool) {
 	return 0, false
 }
 
-// decodeReader undoes the transfer encoding (RFC 2045 6) and, for text, the
-// charset of an entity's body. Unknown encodings and charsets pass through.
-func (m *msg) decodeReader(h header, r io.Reader) io.Reader {
+// decodeReader undoes the transfer encoding (RFC 2045 6) of a returned
+// message or returned headers, whose header fields carry their own
+// charsets. Unknown encodings pass through.
+func decodeReader(h header, r io.Reader) io.Reader {
 	switch strings.ToLower(strings.TrimSpace(h.get("content-transfer-encoding"))) {
 	case "base64":
 		r = base64.NewDecoder(base64.StdEncoding, &base64Cleaner{r: r})
 	case "quoted-printable":
 		r = quotedprintable.NewReader(r)
-	}
-	mt, params := h.contentType()
-	if cs := params["charset"]; cs != "" && (strings.HasPrefix(mt, "text/") || strings.HasPrefix(mt, "message/")) {
-		if cr, err := charsetReader(cs, r); err == nil {
-			r = cr
-		}
 	}
 	return r
 }
@@ -519,18 +514,24 @@ func (c *crReader) Read(p []byte) (int, error) {
 		b = b[:n]
 	}
 	c.lastCR = false
-	for i := 0; i < n; i++ {
-		if b[i] != '\r' {
-			continue
+	for i := 0; i < n; {
+		j := bytes.IndexByte(b[i:], '\r')
+		if j < 0 {
+			break
 		}
+		i += j
 		if i+1 < n {
-			if b[i+1] != '\n' {
+			if b[i+1] == '\n' {
+				i += 2
+			} else {
 				b[i] = '\n'
+				i++
 			}
 			continue
 		}
 		b[i] = '\n'
 		c.lastCR = true
+		i++
 	}
 	return n, err
 }
