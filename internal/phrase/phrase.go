@@ -4,6 +4,7 @@
 package phrase
 
 import (
+	"fmt"
 	"math/bits"
 	"sort"
 	"strings"
@@ -11,7 +12,9 @@ import (
 
 // A Matcher finds, in one pass over a text, which of a fixed set of phrases
 // occur in it, ignoring ASCII case. It is an Aho-Corasick automaton: a trie
-// of the phrases with failure links, dense at the root and sparse below.
+// of the phrases with failure links, compiled into a table of transitions
+// over byte classes (the bytes the phrases use, and one class for all
+// others), so that each byte of text costs one lookup.
 //
 // Phrases are lower-case. A phrase may start and/or end with `\b`, which
 // asks for a word boundary there: the neighbouring byte must not be an ASCII
@@ -20,6 +23,10 @@ import (
 // A Matcher is immutable once built and safe for concurrent use.
 type Matcher struct {
 	root  [256]int32 // transitions of the root, for every byte
+	class [256]int32 // byte (ASCII case folded) to byte class
+	ncls  int32      // number of classes
+	delta []int32    // delta[s*ncls+c]: the state after state s reads class c
+	out   []int32    // out[s]: nodes[s].out, kept apart for locality
 	nodes []acNode
 	edges []acEdge // the edges of each node, sorted by byte
 	outs  []int32  // phrase ids; nodes[i].out indexes a run ending at -1
@@ -181,7 +188,80 @@ func New(phrases []string) *Matcher {
 		m.outs = append(m.outs, outSets[i]...)
 		m.outs = append(m.outs, -1)
 	}
+	m.compile()
 	return m
+}
+
+// compile fills the transition table from the trie and its failure links.
+// Nodes are numbered breadth first, so a node's failure target, which is
+// shallower, is filled before it.
+func (m *Matcher) compile() {
+	used := [256]bool{}
+	for _, p := range m.pats {
+		for i := 0; i < len(p.text); i++ {
+			used[p.text[i]] = true
+		}
+	}
+	m.ncls = 1 // class 0: bytes no phrase uses
+	var byClass [256]int32
+	for b := 0; b < 256; b++ {
+		if used[b] {
+			byClass[b] = m.ncls
+			m.ncls++
+		}
+	}
+	for b := 0; b < 256; b++ {
+		m.class[b] = byClass[foldASCII[b]]
+	}
+	// Class representatives: one byte for each class.
+	rep := make([]byte, m.ncls)
+	for b := 0; b < 256; b++ {
+		if used[b] {
+			rep[byClass[b]] = byte(b)
+		}
+	}
+	order := m.bfsOrder()
+	m.delta = make([]int32, len(m.nodes)*int(m.ncls))
+	m.out = make([]int32, len(m.nodes))
+	for _, s := range order {
+		row := m.delta[int(s)*int(m.ncls) : int(s+1)*int(m.ncls)]
+		m.out[s] = m.nodes[s].out
+		for c := int32(1); c < m.ncls; c++ {
+			b := rep[c]
+			if s == 0 {
+				row[c] = m.root[b]
+				continue
+			}
+			if to, ok := m.edge(s, b); ok {
+				row[c] = to
+			} else {
+				row[c] = m.delta[int(m.nodes[s].fail)*int(m.ncls)+int(c)]
+			}
+		}
+	}
+}
+
+// bfsOrder lists the nodes breadth first from the root.
+func (m *Matcher) bfsOrder() []int32 {
+	order := make([]int32, 1, len(m.nodes))
+	for i := 0; i < len(order); i++ {
+		n := m.nodes[order[i]]
+		for _, e := range m.edges[n.edge0 : n.edge0+n.nedge] {
+			order = append(order, e.to)
+		}
+	}
+	return order
+}
+
+// edge returns the trie child of s on b.
+func (m *Matcher) edge(s int32, b byte) (int32, bool) {
+	n := &m.nodes[s]
+	for _, e := range m.edges[n.edge0 : n.edge0+n.nedge] {
+		if e.b == b {
+			return e.to, true
+		}
+	}
+	return 0, false
 }
 
 // step follows the transition from state s on byte b.
@@ -205,9 +285,10 @@ func (m *Matcher) step(s int32, b byte) int32 {
 // ASCII upper case to lower case on the fly.
 func (m *Matcher) Scan(text string, found *Set) {
 	s := int32(0)
+	delta, class, ncls, out := m.delta, &m.class, m.ncls, m.out
 	for i := 0; i < len(text); i++ {
-		s = m.step(s, foldASCII[text[i]])
-		o := m.nodes[s].out
+		s = delta[s*ncls+class[text[i]]]
+		o := out[s]
 		if o < 0 {
 			continue
 		}
@@ -232,9 +313,10 @@ func (m *Matcher) Scan(text string, found *Set) {
 // first.
 func (m *Matcher) Contains(text string) bool {
 	s := int32(0)
+	delta, class, ncls, out := m.delta, &m.class, m.ncls, m.out
 	for i := 0; i < len(text); i++ {
-		s = m.step(s, foldASCII[text[i]])
-		o := m.nodes[s].out
+		s = delta[s*ncls+class[text[i]]]
+		o := out[s]
 		if o < 0 {
 			continue
 		}
@@ -253,4 +335,10 @@ func (m *Matcher) Contains(text string) bool {
 		}
 	}
 	return false
+}
+
+// Stats describes the compiled automaton, for tuning.
+func (m *Matcher) Stats() string {
+	return fmt.Sprintf("%d phrases, %d states, %d byte classes, %d KiB of transitions",
+		len(m.pats), len(m.nodes), m.ncls, len(m.delta)*4/1024)
 }
