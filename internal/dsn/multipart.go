@@ -52,7 +52,11 @@ func (p *partReader) fill() bool {
 	p.midLine = err == bufio.ErrBufferFull
 	// QUIRK: some MTAs indent the boundary line (testdata/rfc3464 with
 	// " --boundary").
-	if t := bytes.TrimLeft(line, " \t"); atLineStart && bytes.HasPrefix(t, p.dash) {
+	t := line
+	if len(t) > 0 && (t[0] == ' ' || t[0] == '\t') {
+		t = bytes.TrimLeft(t, " \t")
+	}
+	if atLineStart && len(t) > 1 && t[0] == '-' && bytes.HasPrefix(t, p.dash) {
 		rest := bytes.TrimRight(t[len(p.dash):], " \t\r\n")
 		if len(rest) == 0 || bytes.Equal(rest, []byte("--")) {
 			p.done = true

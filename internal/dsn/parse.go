@@ -401,34 +401,37 @@ func flushBase64(out []byte, acc uint32, n int) []byte {
 // kept as it stands.
 func decodeQP(in []byte) []byte {
 	out := in[:0] // decoding never outgrows the input
-	for i := 0; i < len(in); i++ {
-		c := in[i]
-		if c != '=' {
-			out = append(out, c)
-			continue
+	for i := 0; i < len(in); {
+		j := bytes.IndexByte(in[i:], '=')
+		if j < 0 {
+			out = append(out, in[i:]...)
+			break
 		}
+		out = append(out, in[i:i+j]...)
+		i += j
 		// A soft line break: "=" and optional white space, then the end.
-		j := i + 1
-		for j < len(in) && (in[j] == ' ' || in[j] == '\t') {
-			j++
+		k := i + 1
+		for k < len(in) && (in[k] == ' ' || in[k] == '\t') {
+			k++
 		}
-		if j < len(in) && in[j] == '\r' {
-			j++
+		if k < len(in) && in[k] == '\r' {
+			k++
 		}
-		if j < len(in) && in[j] == '\n' || j == len(in) {
-			i = j
+		if k == len(in) || in[k] == '\n' {
+			i = k + 1
 			continue
 		}
 		if i+2 < len(in) {
 			if h, ok1 := unhex(in[i+1]); ok1 {
 				if l, ok2 := unhex(in[i+2]); ok2 {
 					out = append(out, h<<4|l)
-					i += 2
+					i += 3
 					continue
 				}
 			}
 		}
-		out = append(out, c)
+		out = append(out, '=')
+		i++
 	}
 	return out
 }

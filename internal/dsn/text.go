@@ -412,7 +412,7 @@ func (m *msg) noticeAddresses(rep *Report, notice string) []addrSpan {
 // startsLine reports whether the address at i is the first thing on its
 // line, as failed recipients are in most notices.
 func startsLine(s string, i int) bool {
-	return strings.TrimLeft(s[lineStart(s, i):i], " \t<\"'") == ""
+	return strings.TrimLeft(s[nearLineStart(s, i):i], " \t<\"'") == ""
 }
 
 func sortSpans(s []addrSpan) {
@@ -424,6 +424,15 @@ func sortSpans(s []addrSpan) {
 }
 
 // lineStart returns the offset of the start of the line holding offset i.
+// nearLineStart is lineStart looking back at most 160 bytes: the checks
+// that use it read the text just before an address, and an unbounded look
+// back over a long line (HTML reduced to text) for every address would cost
+// time quadratic in the line.
+func nearLineStart(s string, i int) int {
+	from := max(0, i-160)
+	return from + strings.LastIndexByte(s[from:i], '\n') + 1
+}
+
 func lineStart(s string, i int) int {
 	return strings.LastIndexByte(s[:i], '\n') + 1
 }
@@ -431,7 +440,7 @@ func lineStart(s string, i int) int {
 // inHeaderLine reports whether the address at i sits in a quoted header
 // line (From:, Received: ...) rather than in the notice's own text.
 func inHeaderLine(s string, i int) bool {
-	line := strings.TrimLeft(s[lineStart(s, i):i], " \t>")
+	line := strings.TrimLeft(s[nearLineStart(s, i):i], " \t>")
 	for _, p := range []string{"from:", "return-path:", "reply-to:", "sender:", "message-id:", "received:", "envelope-from", "in-reply-to:", "references:", "list-", "x-"} {
 		if hasPrefixFold(line, p) {
 			return true
@@ -448,7 +457,7 @@ func afterSenderCommand(s string, i int) bool {
 		return true
 	}
 	// "For further assistance, please contact <postmaster@...>"
-	line := strings.ToLower(s[lineStart(s, i):i])
+	line := asciiLower(s[nearLineStart(s, i):i])
 	return strings.Contains(line, "contact") || strings.Contains(line, "assistance") || strings.Contains(line, "send mail to") ||
 		strings.Contains(line, "write to") || strings.Contains(line, "questions")
 }
