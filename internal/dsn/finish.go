@@ -29,7 +29,7 @@ func (m *msg) finish(rep *Report) {
 
 	// The original message: returned as a part, else quoted in the text.
 	if !m.origFound && quoted != "" {
-		if oh := quotedHeader(quoted); len(oh) > 0 {
+		if oh := quotedHeader(quoted, m.corr); len(oh) > 0 {
 			m.orig, m.origFound = oh, true
 		}
 	}

@@ -145,30 +145,23 @@ func validUTF8(s string) string {
 }
 
 // readHeader reads a header section up to and including the blank line that
-// ends it. It unfolds continuation lines (RFC 5322 2.2.3). A line that is not
-// a field ends the section early: the line is lost only when it is a
-// malformed field in the middle of the header; at the start of a body it is
-// returned unread by the caller's bufio.Reader (errors are for bounds).
-func readHeader(br *bufio.Reader) (header, error) {
-	h := make(header, 0, 16)
-	var total int
+// ends it, unfolding continuation lines (RFC 5322 2.2.3). It keeps only the
+// fields bounced reads (wantedKeys, and extra, lower-case): the rest, the
+// long Received and DKIM-Signature fields first, are skipped without a copy.
+// A line that is not a field ends the section early: it is left unread for
+// the body (QUIRK: some MTAs omit the blank line). Errors are for bounds.
+func readHeader(br *bufio.Reader, extra []string) (header, error) {
+	h := make(header, 0, 8)
+	var total, fields int
 	var cur []byte // the field being unfolded, reused across fields
-	have := false  // cur holds a field
-	skip := false  // the current field is one nobody reads: not kept
+	var key string // its name, lower-case
+	have := false  // cur holds a field that is kept
+	kept := false  // the last field read was kept
 	flush := func() {
-		if !have {
-			return
+		if have {
+			h = append(h, field{key: key, value: string(bytes.TrimSpace(cur))})
 		}
 		have = false
-		k, v, ok := bytes.Cut(cur, []byte(":"))
-		if !ok {
-			return
-		}
-		k = bytes.TrimSpace(k)
-		if len(k) == 0 {
-			return
-		}
-		h = append(h, field{key: fieldKey(k), value: string(bytes.TrimSpace(v))})
 	}
 	for {
 		peek, _ := br.Peek(1)
@@ -181,8 +174,7 @@ func readHeader(br *bufio.Reader) (header, error) {
 			// a new field or the end: check it looks like a field before
 			// consuming it.
 			flush()
-			skip = false
-			if len(h) > 0 && looksLikeParam(br) {
+			if kept && len(h) > 0 && looksLikeParam(br) {
 				// QUIRK: Apache James, Verizon: a Content-Type parameter
 				// on a line of its own, not indented.
 				line, err := readLine(br)
@@ -203,53 +195,34 @@ func readHeader(br *bufio.Reader) (header, error) {
 		}
 		line, err := readLine(br)
 		total += len(line)
-		if total > maxHeaderBytes || len(h) >= maxHeaderFields {
+		if !cont {
+			fields++
+		}
+		if total > maxHeaderBytes || fields > maxHeaderFields {
 			flush()
 			return h, errHeaderTooLarge
 		}
 		switch {
-		case cont && (skip || !have):
-			// A continuation of a field not kept, or (QUIRK) of nothing.
 		case cont:
-			cur = append(cur, ' ')
-			cur = append(cur, bytes.TrimSpace(line)...)
-		case unread(line):
-			skip = true
+			// A continuation: of a kept field, of a skipped one, or
+			// (QUIRK) of nothing.
+			if have {
+				cur = append(cur, ' ')
+				cur = append(cur, bytes.TrimSpace(line)...)
+			}
 		default:
-			cur = append(cur[:0], line...)
-			have = true
+			k, v, _ := bytes.Cut(line, []byte(":"))
+			key = wantedKey(bytes.TrimSpace(k), extra)
+			have, kept = key != "", key != ""
+			if have {
+				cur = append(cur[:0], v...)
+			}
 		}
 		if err != nil {
 			flush()
 			return h, nil
 		}
 	}
-}
-
-// unread reports whether a field's first line starts a long field that
-// bounced never reads (Received, DKIM-Signature, ARC-*, ...): not keeping
-// them saves most of the allocation a header costs.
-func unread(line []byte) bool {
-	if len(line) < 5 {
-		return false
-	}
-	switch line[0] | 0x20 {
-	case 'r':
-		return hasPrefixFoldBytes(line, "received:")
-	case 'd':
-		return hasPrefixFoldBytes(line, "dkim-signature:") || hasPrefixFoldBytes(line, "domainkey-signature:")
-	case 'a':
-		return hasPrefixFoldBytes(line, "arc-") || hasPrefixFoldBytes(line, "authentication-results:")
-	case 'x':
-		return hasPrefixFoldBytes(line, "x-received:") || hasPrefixFoldBytes(line, "x-google-dkim-signature:") ||
-			hasPrefixFoldBytes(line, "x-gm-message-state:") || hasPrefixFoldBytes(line, "x-ms-exchange-") ||
-			hasPrefixFoldBytes(line, "x-microsoft-antispam")
-	}
-	return false
-}
-
-func hasPrefixFoldBytes(b []byte, prefix string) bool {
-	return len(b) >= len(prefix) && strings.EqualFold(string(b[:len(prefix)]), prefix)
 }
 
 // looksLikeField reports whether the next line starts with a field name and
@@ -320,35 +293,38 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 	}
 }
 
-// commonKeys are the field names met in nearly every message, so that
-// reading them allocates nothing.
-var commonKeys = []string{
-	"received", "from", "to", "cc", "subject", "date", "message-id", "return-path", "content-type",
-	"content-transfer-encoding", "mime-version", "content-description", "content-disposition",
-	"x-mailer", "reply-to", "sender", "in-reply-to", "references", "auto-submitted", "x-failed-recipients",
-	"delivered-to", "x-original-to", "dkim-signature", "authentication-results", "list-id", "precedence",
-	"user-agent", "x-received", "arrival-date", "reporting-mta", "final-recipient", "original-recipient",
-	"action", "status", "remote-mta", "diagnostic-code", "last-attempt-date", "x-spam-status",
+// wantedKeys are the header fields bounced reads, lower-case.
+var wantedKeys = []string{
+	"from", "to", "subject", "date", "message-id", "content-type", "content-transfer-encoding",
+	"return-path", "reply-to", "in-reply-to", "auto-submitted", "precedence", "x-failed-recipients",
+	"x-original-to", "delivered-to", "envelope-to", "list-id", "x-autoreply", "x-autorespond",
+	"x-autoresponder", "x-mail-autoreply", "x-autogenerated", "x-vacation",
 }
 
-// commonKeysByLen indexes commonKeys by length.
-var commonKeysByLen = func() (t [32][]string) {
-	for _, k := range commonKeys {
+// wantedKeysByLen indexes wantedKeys by length.
+var wantedKeysByLen = func() (t [32][]string) {
+	for _, k := range wantedKeys {
 		t[len(k)] = append(t[len(k)], k)
 	}
 	return t
 }()
 
-// fieldKey returns a field name lower-cased.
-func fieldKey(k []byte) string {
-	if len(k) < len(commonKeysByLen) {
-		for _, c := range commonKeysByLen[len(k)] {
+// wantedKey returns a field name lower-cased when bounced reads the field
+// (wantedKeys or extra), else "".
+func wantedKey(k []byte, extra []string) string {
+	if len(k) < len(wantedKeysByLen) {
+		for _, c := range wantedKeysByLen[len(k)] {
 			if strings.EqualFold(string(k), c) {
 				return c
 			}
 		}
 	}
-	return strings.ToLower(string(k))
+	for _, c := range extra {
+		if strings.EqualFold(string(k), c) {
+			return c
+		}
+	}
+	return ""
 }
 
 // asciiLower lower-cases ASCII letters only, so that offsets in the result

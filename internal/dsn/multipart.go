@@ -119,7 +119,7 @@ func (m *msg) walkMultipart(boundary string, r io.Reader, depth int, keepPreambl
 			return
 		}
 		pbr := m.reader(pr, depth+1)
-		h, err := readHeader(pbr)
+		h, err := readHeader(pbr, nil)
 		if err != nil {
 			m.fail(err)
 		}

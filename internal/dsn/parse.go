@@ -78,11 +78,14 @@ func (p *Parser) Parse(r io.Reader) (rep *Report, err error) {
 	}
 	lr := &limitReader{r: r, n: limit}
 	m := &msg{p: p}
+	for _, c := range p.CorrelationHeaders {
+		m.corr = append(m.corr, strings.ToLower(c))
+	}
 	br := bufio.NewReaderSize(&crReader{r: lr}, 4096)
 	m.readers[0] = br
 	skipMboxLine(br)
 
-	h, herr := readHeader(br)
+	h, herr := readHeader(br, nil)
 	m.top = h
 	if herr != nil {
 		m.fail(fmt.Errorf("reading header: %w", herr))
@@ -117,6 +120,7 @@ type msg struct {
 
 	orig      header // the first returned original's header
 	origFound bool
+	corr      []string   // the correlation headers, lower-case
 	lnotice   string     // the notice text, lower-cased once for searches
 	subject   string     // the notice's subject, decoded
 	scanned   bool       // found and subjFound are filled
@@ -217,7 +221,7 @@ func (m *msg) walkOriginal(h header, r io.Reader, withBody bool, depth int) {
 	if !ok {
 		br = m.reader(body, depth+1)
 	}
-	oh, err := readHeader(br)
+	oh, err := readHeader(br, m.corr)
 	if err != nil {
 		m.fail(fmt.Errorf("reading returned message header: %w", err))
 	}

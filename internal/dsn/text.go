@@ -98,7 +98,7 @@ func isOriginMarker(line string) bool {
 }
 
 // quotedHeader reads the header of a message quoted after the marker.
-func quotedHeader(quoted string) header {
+func quotedHeader(quoted string, extra []string) header {
 	// Skip blank lines and decoration before the header.
 	for len(quoted) > 0 {
 		line, rest, _ := strings.Cut(quoted, "\n")
@@ -120,7 +120,7 @@ func quotedHeader(quoted string) header {
 		}
 		quoted = b.String()
 	}
-	h, _ := readHeader(bufio.NewReader(strings.NewReader(quoted)))
+	h, _ := readHeader(bufio.NewReader(strings.NewReader(quoted)), extra)
 	ok := false
 	for _, f := range h {
 		switch f.key {
