@@ -103,8 +103,8 @@ func (m *msg) walkMultipart(boundary string, r io.Reader, depth int, keepPreambl
 	pr := &partReader{br: br, dash: []byte("--" + boundary)}
 	// The preamble (RFC 2046 5.1.1) says nothing, unless the boundary never
 	// comes (QUIRK: a wrong boundary): then it is the whole body.
-	preamble := readInto(m.scratch[:0], pr, maxText)
-	m.scratch = preamble[:0]
+	preamble := readInto(m.decoded[:0], pr, maxText)
+	m.decoded = preamble[:0]
 	if !pr.done || keepPreamble {
 		m.addText(validUTF8(string(preamble)), false)
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime/quotedprintable"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/emersion/go-message"
@@ -52,6 +53,18 @@ type Parser struct {
 	VERP *VERP
 	// MaxBytes bounds the bytes read from the message. Default 128 MiB.
 	MaxBytes int64
+
+	// scratch holds the buffers of finished parses for the next ones: a
+	// Parser used for many messages allocates its readers once. A Parser
+	// must not be copied after first use.
+	scratch sync.Pool
+}
+
+// buffers are what a parse needs that can outlive it.
+type buffers struct {
+	top     *bufio.Reader
+	readers [maxDepth + 3]*bufio.Reader
+	decoded []byte
 }
 
 // Parse reads one message with the default options.
@@ -77,11 +90,26 @@ func (p *Parser) Parse(r io.Reader) (rep *Report, err error) {
 		limit = defaultMaxBytes
 	}
 	lr := &limitReader{r: r, n: limit}
-	m := &msg{p: p}
+	b, _ := p.scratch.Get().(*buffers)
+	if b == nil {
+		b = &buffers{top: bufio.NewReaderSize(nil, 4096)}
+	}
+	defer func() {
+		b.top.Reset(nil)
+		for _, r := range b.readers {
+			if r != nil {
+				r.Reset(nil)
+			}
+		}
+		b.decoded = b.decoded[:0]
+		p.scratch.Put(b)
+	}()
+	m := &msg{p: p, buffers: b}
 	for _, c := range p.CorrelationHeaders {
 		m.corr = append(m.corr, strings.ToLower(c))
 	}
-	br := bufio.NewReaderSize(&crReader{r: lr}, 4096)
+	br := b.top
+	br.Reset(&crReader{r: lr})
 	m.readers[0] = br
 	skipMboxLine(br)
 
@@ -127,9 +155,8 @@ type msg struct {
 	found     phrase.Set // the notice phrases (noticePhrases) in it
 	subjFound phrase.Set // the subject phrases (subjectPhrases) in the subject
 
-	readers [maxDepth + 3]*bufio.Reader // one reader a nesting level, reused
-	partOf  [maxDepth + 3]*partReader   // the body part each reader reads
-	scratch []byte                      // the body being decoded, reused
+	*buffers                          // readers a nesting level, reused
+	partOf [maxDepth + 3]*partReader // the body part each reader reads
 
 	parts int
 	errs  []error
@@ -294,8 +321,8 @@ func (m *msg) decode(h header, ct mediaType, r io.Reader, max int) string {
 	case "quoted-printable":
 		limit = max * 3
 	}
-	raw := readInto(m.scratch[:0], r, limit)
-	m.scratch = raw[:0]
+	raw := readInto(m.decoded[:0], r, limit)
+	m.decoded = raw[:0]
 	m.drain(r)
 	switch enc {
 	case "base64":
