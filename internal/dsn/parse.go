@@ -155,8 +155,8 @@ type msg struct {
 	found     phrase.Set // the notice phrases (noticePhrases) in it
 	subjFound phrase.Set // the subject phrases (subjectPhrases) in the subject
 
-	*buffers                          // readers a nesting level, reused
-	partOf [maxDepth + 3]*partReader // the body part each reader reads
+	*buffers                           // readers a nesting level, reused
+	partOf   [maxDepth + 3]*partReader // the body part each reader reads
 
 	parts int
 	errs  []error

@@ -25,7 +25,7 @@ type Matcher struct {
 	root  [256]int32 // transitions of the root, for every byte
 	class [256]int32 // byte (ASCII case folded) to byte class
 	ncls  int32      // number of classes
-	delta []int32    // delta[s*ncls+c]: the state after state s reads class c
+	delta []uint16   // delta[s*ncls+c]: the state after state s reads class c
 	out   []int32    // out[s]: nodes[s].out, kept apart for locality
 	nodes []acNode
 	edges []acEdge // the edges of each node, sorted by byte
@@ -49,6 +49,10 @@ type acPattern struct {
 	text               string // lower-case, without the \b markers
 	wordStart, wordEnd bool
 }
+
+// MaxStates bounds the automaton, so that states fit 16 bits: the table is
+// then half the size and twice as likely to be in cache.
+const MaxStates = 1 << 16
 
 // MaxPhrases bounds the phrases of one Matcher so that the set of found
 // phrases fits a fixed array on the stack.
@@ -114,8 +118,10 @@ func parsePhrase(p string) acPattern {
 }
 
 // New builds a Matcher for phrases; phrase i has id i. The phrases must be
-// non-empty and lower-case, and there must be at most MaxPhrases: New
-// panics otherwise, since phrase tables are written in the source.
+// non-empty and lower-case, there must be at most MaxPhrases, and their
+// automaton at most MaxStates states: New panics otherwise, since phrase
+// tables are written in the source (user rules are checked against
+// MaxPhrases by their loader).
 func New(phrases []string) *Matcher {
 	if len(phrases) > MaxPhrases {
 		panic("phrase: too many phrases")
@@ -221,7 +227,10 @@ func (m *Matcher) compile() {
 		}
 	}
 	order := m.bfsOrder()
-	m.delta = make([]int32, len(m.nodes)*int(m.ncls))
+	if len(m.nodes) > MaxStates {
+		panic("phrase: too many states")
+	}
+	m.delta = make([]uint16, len(m.nodes)*int(m.ncls))
 	m.out = make([]int32, len(m.nodes))
 	for _, s := range order {
 		row := m.delta[int(s)*int(m.ncls) : int(s+1)*int(m.ncls)]
@@ -229,11 +238,11 @@ func (m *Matcher) compile() {
 		for c := int32(1); c < m.ncls; c++ {
 			b := rep[c]
 			if s == 0 {
-				row[c] = m.root[b]
+				row[c] = uint16(m.root[b])
 				continue
 			}
 			if to, ok := m.edge(s, b); ok {
-				row[c] = to
+				row[c] = uint16(to)
 			} else {
 				row[c] = m.delta[int(m.nodes[s].fail)*int(m.ncls)+int(c)]
 			}
@@ -287,7 +296,7 @@ func (m *Matcher) Scan(text string, found *Set) {
 	s := int32(0)
 	delta, class, ncls, out := m.delta, &m.class, m.ncls, m.out
 	for i := 0; i < len(text); i++ {
-		s = delta[s*ncls+class[text[i]]]
+		s = int32(delta[s*ncls+class[text[i]]])
 		o := out[s]
 		if o < 0 {
 			continue
@@ -315,7 +324,7 @@ func (m *Matcher) Contains(text string) bool {
 	s := int32(0)
 	delta, class, ncls, out := m.delta, &m.class, m.ncls, m.out
 	for i := 0; i < len(text); i++ {
-		s = delta[s*ncls+class[text[i]]]
+		s = int32(delta[s*ncls+class[text[i]]])
 		o := out[s]
 		if o < 0 {
 			continue
@@ -340,5 +349,5 @@ func (m *Matcher) Contains(text string) bool {
 // Stats describes the compiled automaton, for tuning.
 func (m *Matcher) Stats() string {
 	return fmt.Sprintf("%d phrases, %d states, %d byte classes, %d KiB of transitions",
-		len(m.pats), len(m.nodes), m.ncls, len(m.delta)*4/1024)
+		len(m.pats), len(m.nodes), m.ncls, len(m.delta)*2/1024)
 }
