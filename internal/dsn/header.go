@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"io"
 	"mime"
 	"strings"
 	"unicode/utf8"
@@ -122,7 +123,26 @@ func param(v, name string) string {
 	}
 }
 
-var wordDecoder = mime.WordDecoder{CharsetReader: charsetReader}
+var wordDecoder = mime.WordDecoder{CharsetReader: func(cs string, r io.Reader) (io.Reader, error) {
+	cr, err := charsetReader(cs, r)
+	if err != nil {
+		return nil, err
+	}
+	return wholeReader{cr}, nil
+}}
+
+// wholeReader lets io.Copy read an encoded word's conversion without the
+// 32 KiB buffer it otherwise allocates for every word.
+type wholeReader struct{ io.Reader }
+
+func (r wholeReader) WriteTo(w io.Writer) (int64, error) {
+	b, err := io.ReadAll(r.Reader)
+	n, werr := w.Write(b)
+	if err == nil {
+		err = werr
+	}
+	return int64(n), err
+}
 
 // decodeWords decodes RFC 2047 encoded words, keeping the input where that
 // fails, and makes the result valid UTF-8.

@@ -555,6 +555,21 @@ func (m *msg) isAutoReply() bool {
 	return m.subjectHas(grpAutoReply) || m.noticeHas(grpAutoReply)
 }
 
+// indexFold returns the first index of sub (lower-case, starting with '<')
+// in s, ignoring ASCII case, or -1.
+func indexFold(s, sub string) int {
+	for off := 0; ; {
+		i := strings.IndexByte(s[off:], sub[0])
+		if i < 0 {
+			return -1
+		}
+		if hasPrefixFold(s[off+i:], sub) {
+			return off + i
+		}
+		off += i + 1
+	}
+}
+
 // htmlToText reduces HTML to its text, one line per block element.
 func htmlToText(s string) string {
 	if s == "" {
@@ -583,7 +598,7 @@ func htmlToText(s string) string {
 			if hasPrefixFold(tag, "script") {
 				end = "</script"
 			}
-			if k := strings.Index(asciiLower(s[i:]), end); k > 0 {
+			if k := indexFold(s[i:], end); k > 0 {
 				j = k
 			}
 		case hasPrefixFold(tag, "/td"):
