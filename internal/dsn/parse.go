@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -335,7 +336,7 @@ func (m *msg) decode(h header, ct mediaType, r io.Reader, max int) string {
 	}
 	// QUIRK: KDDI labels UTF-8 text ISO-2022-JP; text that is already valid
 	// UTF-8 beyond ASCII is in no legacy charset, so it is kept as it is.
-	mislabelled := !isASCII(raw) && utf8.Valid(raw)
+	mislabelled := ct.charset != "" && !isASCII(raw) && utf8.Valid(raw)
 	if cs := ct.charset; cs != "" && !mislabelled && (strings.HasPrefix(ct.typ, "text/") || strings.HasPrefix(ct.typ, "message/")) {
 		if cr, err := charsetReader(cs, bytes.NewReader(raw)); err == nil && cr != nil {
 			if conv := readBytes(cr, 4*max); len(conv) > 0 || len(raw) == 0 {
@@ -348,6 +349,11 @@ func (m *msg) decode(h header, ct mediaType, r io.Reader, max int) string {
 
 // isASCII reports whether b is 7-bit.
 func isASCII(b []byte) bool {
+	for ; len(b) >= 8; b = b[8:] {
+		if binary.LittleEndian.Uint64(b)&0x8080808080808080 != 0 {
+			return false
+		}
+	}
 	for _, c := range b {
 		if c >= 0x80 {
 			return false

@@ -3,6 +3,7 @@ package dsn
 import (
 	"bufio"
 	"html"
+	"slices"
 	"strings"
 
 	"github.com/bounced/bounced/internal/phrase"
@@ -80,7 +81,7 @@ func splitOriginal(text string) int {
 
 // notMarkers are phrases of lines that look like markers and are not
 // (Sendmail's "The original message was received at ...").
-var notMarkers = phrase.New([]string{"was received", "could not"})
+var notMarkers = []string{"was received", "could not"}
 
 // isOriginMarker reports whether a line starts the returned message.
 func isOriginMarker(line string) bool {
@@ -91,10 +92,11 @@ func isOriginMarker(line string) bool {
 	boxed := strings.IndexByte("-=*_[<", t[0]) >= 0
 	decorated := boxed || strings.HasSuffix(t, ":") || strings.HasSuffix(t, ".") || strings.HasSuffix(t, "-") ||
 		hasSuffixFold(t, "follows") || hasPrefixFold(t, "content-type")
-	if !decorated || notMarkers.Contains(t) {
+	if !decorated {
 		return false
 	}
-	return originMatcher.Contains(t) || boxed && boxedMatcher.Contains(t)
+	found := markerPhrases.Mask(t)
+	return found&notMask == 0 && (found&originMask != 0 || boxed && found&boxedMask != 0)
 }
 
 // quotedHeader reads the header of a message quoted after the marker.
@@ -204,8 +206,12 @@ const (
 var (
 	noticePhrases  = newGroups(bounceBody, delayPhrases, permanentPhrases, autoReplyBody)
 	subjectPhrases = newGroups(bounceSubjects, []string{"delay", "warning"}, nil, autoReplySubjects)
-	originMatcher  = phrase.New(originMarkers)
-	boxedMatcher   = phrase.New(boxedMarkers)
+	// markerPhrases holds originMarkers, then boxedMarkers, then
+	// notMarkers, at most 64 in all: a line is scanned once.
+	markerPhrases = phrase.New(slices.Concat(originMarkers, boxedMarkers, notMarkers))
+	originMask    = uint64(1)<<len(originMarkers) - 1
+	boxedMask     = (uint64(1)<<len(boxedMarkers) - 1) << len(originMarkers)
+	notMask       = ^(originMask | boxedMask)
 )
 
 // groups is one phrase.Matcher over several lists; list g holds the ids

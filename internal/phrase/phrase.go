@@ -302,18 +302,9 @@ func (m *Matcher) Scan(text string, found *Set) {
 			continue
 		}
 		for ; m.outs[o] >= 0; o++ {
-			id := m.outs[o]
-			p := &m.pats[id]
-			if p.wordStart {
-				start := i + 1 - len(p.text)
-				if start > 0 && isWordByte(text[start-1]) {
-					continue
-				}
+			if id := m.outs[o]; m.pats[id].holds(text, i) {
+				found.Add(id)
 			}
-			if p.wordEnd && i+1 < len(text) && isWordByte(text[i+1]) {
-				continue
-			}
-			found.Add(id)
 		}
 	}
 }
@@ -330,17 +321,9 @@ func (m *Matcher) Contains(text string) bool {
 			continue
 		}
 		for ; m.outs[o] >= 0; o++ {
-			p := &m.pats[m.outs[o]]
-			if p.wordStart {
-				start := i + 1 - len(p.text)
-				if start > 0 && isWordByte(text[start-1]) {
-					continue
-				}
+			if m.pats[m.outs[o]].holds(text, i) {
+				return true
 			}
-			if p.wordEnd && i+1 < len(text) && isWordByte(text[i+1]) {
-				continue
-			}
-			return true
 		}
 	}
 	return false
@@ -350,4 +333,37 @@ func (m *Matcher) Contains(text string) bool {
 func (m *Matcher) Stats() string {
 	return fmt.Sprintf("%d phrases, %d states, %d byte classes, %d KiB of transitions",
 		len(m.pats), len(m.nodes), m.ncls, len(m.delta)*2/1024)
+}
+
+// Mask is Scan for a Matcher of at most 64 phrases: bit i of the result is
+// set when phrase i occurs in text.
+func (m *Matcher) Mask(text string) uint64 {
+	var mask uint64
+	s := int32(0)
+	delta, class, ncls, out := m.delta, &m.class, m.ncls, m.out
+	for i := 0; i < len(text); i++ {
+		s = int32(delta[s*ncls+class[text[i]]])
+		o := out[s]
+		if o < 0 {
+			continue
+		}
+		for ; m.outs[o] >= 0; o++ {
+			id := m.outs[o]
+			if m.pats[id].holds(text, i) {
+				mask |= 1 << uint(id&63)
+			}
+		}
+	}
+	return mask
+}
+
+// holds checks the word boundaries of a phrase that ends at text[i].
+func (p *acPattern) holds(text string, i int) bool {
+	if p.wordStart {
+		start := i + 1 - len(p.text)
+		if start > 0 && isWordByte(text[start-1]) {
+			return false
+		}
+	}
+	return !p.wordEnd || i+1 >= len(text) || !isWordByte(text[i+1])
 }

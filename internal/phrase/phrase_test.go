@@ -50,3 +50,14 @@ func TestContains(t *testing.T) {
 		}
 	}
 }
+
+func TestMask(t *testing.T) {
+	m := New([]string{"original message", "returned message", `\bcopy\b`})
+	for text, want := range map[string]uint64{
+		"----- Original Message -----": 1, "Returned message follows; copy below": 2 | 4, "photocopy": 0, "": 0,
+	} {
+		if got := m.Mask(text); got != want {
+			t.Errorf("Mask(%q) = %b, want %b", text, got, want)
+		}
+	}
+}
