@@ -23,10 +23,12 @@ import (
 // A Matcher is immutable once built and safe for concurrent use.
 type Matcher struct {
 	root  [256]int32 // transitions of the root, for every byte
-	class [256]int32 // byte (ASCII case folded) to byte class
+	class [256]uint8 // byte (ASCII case folded) to byte class
 	ncls  int32      // number of classes
-	delta []uint16   // delta[s*ncls+c]: the state after state s reads class c
-	out   []int32    // out[s]: nodes[s].out, kept apart for locality
+	// delta[s*ncls+c] is the state after state s reads class c, stored as
+	// the offset of that state's row (so that a step needs no multiply),
+	// with the top bit set when phrases end in that state.
+	delta []uint32
 	nodes []acNode
 	edges []acEdge // the edges of each node, sorted by byte
 	outs  []int32  // phrase ids; nodes[i].out indexes a run ending at -1
@@ -49,10 +51,6 @@ type acPattern struct {
 	text               string // lower-case, without the \b markers
 	wordStart, wordEnd bool
 }
-
-// MaxStates bounds the automaton, so that states fit 16 bits: the table is
-// then half the size and twice as likely to be in cache.
-const MaxStates = 1 << 16
 
 // MaxPhrases bounds the phrases of one Matcher so that the set of found
 // phrases fits a fixed array on the stack.
@@ -118,8 +116,8 @@ func parsePhrase(p string) acPattern {
 }
 
 // New builds a Matcher for phrases; phrase i has id i. The phrases must be
-// non-empty and lower-case, there must be at most MaxPhrases, and their
-// automaton at most MaxStates states: New panics otherwise, since phrase
+// non-empty and lower-case, and there must be at most MaxPhrases: New
+// panics otherwise, since phrase
 // tables are written in the source (user rules are checked against
 // MaxPhrases by their loader).
 func New(phrases []string) *Matcher {
@@ -208,11 +206,12 @@ func (m *Matcher) compile() {
 			used[p.text[i]] = true
 		}
 	}
-	m.ncls = 1 // class 0: bytes no phrase uses
-	var byClass [256]int32
+	m.ncls = 1 // class 0: bytes no phrase uses; phrases are lower-case, so
+	// at most 256-26 classes follow and a class fits a byte.
+	var byClass [256]uint8
 	for b := 0; b < 256; b++ {
 		if used[b] {
-			byClass[b] = m.ncls
+			byClass[b] = uint8(m.ncls)
 			m.ncls++
 		}
 	}
@@ -227,28 +226,41 @@ func (m *Matcher) compile() {
 		}
 	}
 	order := m.bfsOrder()
-	if len(m.nodes) > MaxStates {
-		panic("phrase: too many states")
+	if len(m.nodes)*int(m.ncls) >= 1<<31 {
+		panic("phrase: automaton too large")
 	}
-	m.delta = make([]uint16, len(m.nodes)*int(m.ncls))
-	m.out = make([]int32, len(m.nodes))
+	ncls := uint32(m.ncls)
+	enc := func(s int32) uint32 {
+		v := uint32(s) * ncls
+		if m.nodes[s].out >= 0 {
+			v |= outBit
+		}
+		return v
+	}
+	m.delta = make([]uint32, len(m.nodes)*int(m.ncls))
 	for _, s := range order {
 		row := m.delta[int(s)*int(m.ncls) : int(s+1)*int(m.ncls)]
-		m.out[s] = m.nodes[s].out
-		for c := int32(1); c < m.ncls; c++ {
+		for c := int32(0); c < m.ncls; c++ {
+			if c == 0 {
+				row[c] = enc(0) // a byte no phrase uses: back to the root
+				continue
+			}
 			b := rep[c]
 			if s == 0 {
-				row[c] = uint16(m.root[b])
+				row[c] = enc(m.root[b])
 				continue
 			}
 			if to, ok := m.edge(s, b); ok {
-				row[c] = uint16(to)
+				row[c] = enc(to)
 			} else {
 				row[c] = m.delta[int(m.nodes[s].fail)*int(m.ncls)+int(c)]
 			}
 		}
 	}
 }
+
+// outBit marks, in delta, a state where phrases end.
+const outBit = 1 << 31
 
 // bfsOrder lists the nodes breadth first from the root.
 func (m *Matcher) bfsOrder() []int32 {
@@ -293,14 +305,15 @@ func (m *Matcher) step(s int32, b byte) int32 {
 // Scan adds to found the id of every phrase that occurs in text, folding
 // ASCII upper case to lower case on the fly.
 func (m *Matcher) Scan(text string, found *Set) {
-	s := int32(0)
-	delta, class, ncls, out := m.delta, &m.class, m.ncls, m.out
+	var row uint32
+	delta, class := m.delta, &m.class
 	for i := 0; i < len(text); i++ {
-		s = int32(delta[s*ncls+class[text[i]]])
-		o := out[s]
-		if o < 0 {
+		v := delta[row+uint32(class[text[i]])]
+		row = v &^ outBit
+		if v&outBit == 0 {
 			continue
 		}
+		o := m.nodes[row/uint32(m.ncls)].out
 		for ; m.outs[o] >= 0; o++ {
 			if id := m.outs[o]; m.pats[id].holds(text, i) {
 				found.Add(id)
@@ -312,14 +325,15 @@ func (m *Matcher) Scan(text string, found *Set) {
 // Contains reports whether any phrase occurs in text, stopping at the
 // first.
 func (m *Matcher) Contains(text string) bool {
-	s := int32(0)
-	delta, class, ncls, out := m.delta, &m.class, m.ncls, m.out
+	var row uint32
+	delta, class := m.delta, &m.class
 	for i := 0; i < len(text); i++ {
-		s = int32(delta[s*ncls+class[text[i]]])
-		o := out[s]
-		if o < 0 {
+		v := delta[row+uint32(class[text[i]])]
+		row = v &^ outBit
+		if v&outBit == 0 {
 			continue
 		}
+		o := m.nodes[row/uint32(m.ncls)].out
 		for ; m.outs[o] >= 0; o++ {
 			if m.pats[m.outs[o]].holds(text, i) {
 				return true
@@ -332,21 +346,22 @@ func (m *Matcher) Contains(text string) bool {
 // Stats describes the compiled automaton, for tuning.
 func (m *Matcher) Stats() string {
 	return fmt.Sprintf("%d phrases, %d states, %d byte classes, %d KiB of transitions",
-		len(m.pats), len(m.nodes), m.ncls, len(m.delta)*2/1024)
+		len(m.pats), len(m.nodes), m.ncls, len(m.delta)*4/1024)
 }
 
 // Mask is Scan for a Matcher of at most 64 phrases: bit i of the result is
 // set when phrase i occurs in text.
 func (m *Matcher) Mask(text string) uint64 {
 	var mask uint64
-	s := int32(0)
-	delta, class, ncls, out := m.delta, &m.class, m.ncls, m.out
+	var row uint32
+	delta, class := m.delta, &m.class
 	for i := 0; i < len(text); i++ {
-		s = int32(delta[s*ncls+class[text[i]]])
-		o := out[s]
-		if o < 0 {
+		v := delta[row+uint32(class[text[i]])]
+		row = v &^ outBit
+		if v&outBit == 0 {
 			continue
 		}
+		o := m.nodes[row/uint32(m.ncls)].out
 		for ; m.outs[o] >= 0; o++ {
 			id := m.outs[o]
 			if m.pats[id].holds(text, i) {
