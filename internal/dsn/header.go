@@ -167,11 +167,12 @@ func validUTF8(s string) string {
 // readHeader reads a header section up to and including the blank line that
 // ends it, unfolding continuation lines (RFC 5322 2.2.3). It keeps only the
 // fields bounced reads (wantedKeys, and extra, lower-case): the rest, the
-// long Received and DKIM-Signature fields first, are skipped without a copy.
-// A line that is not a field ends the section early: it is left unread for
-// the body (QUIRK: some MTAs omit the blank line). Errors are for bounds.
-func readHeader(br *bufio.Reader, extra []string) (header, error) {
-	h := make(header, 0, 8)
+// long Received and DKIM-Signature fields first, are skipped. A line that is
+// not a field ends the section early (QUIRK: some MTAs omit the blank line):
+// it is returned, copied, as the first line of the body. Errors are for
+// bounds.
+func readHeader(br *bufio.Reader, extra []string) (h header, rest []byte, err error) {
+	h = make(header, 0, 8)
 	var total, fields int
 	var cur []byte // the field being unfolded, reused across fields
 	var key string // its name, lower-case
@@ -184,100 +185,80 @@ func readHeader(br *bufio.Reader, extra []string) (header, error) {
 		have = false
 	}
 	for {
-		peek, _ := br.Peek(1)
-		if len(peek) == 0 {
-			flush()
-			return h, nil
-		}
-		cont := peek[0] == ' ' || peek[0] == '\t'
-		if !cont {
-			// a new field or the end: check it looks like a field before
-			// consuming it.
-			flush()
-			if kept && len(h) > 0 && looksLikeParam(br) {
-				// QUIRK: Apache James, Verizon: a Content-Type parameter
-				// on a line of its own, not indented.
-				line, err := readLine(br)
-				h[len(h)-1].value += " " + string(bytes.TrimSpace(line))
-				if err != nil {
-					return h, nil
-				}
-				continue
-			}
-			if !looksLikeField(br) {
-				// blank line: end of the header; anything else: the body
-				// starts without a blank line (QUIRK: some MTAs omit it).
-				if isBlankLine(br) {
-					_, _ = readLine(br)
-				}
-				return h, nil
-			}
-		}
-		line, err := readLine(br)
+		line, rerr := readLine(br)
 		total += len(line)
-		if !cont {
-			fields++
-		}
-		if total > maxHeaderBytes || fields > maxHeaderFields {
+		if total > maxHeaderBytes {
 			flush()
-			return h, errHeaderTooLarge
+			return h, nil, errHeaderTooLarge
 		}
 		switch {
-		case cont:
+		case len(line) == 0:
+			// The blank line that ends the header, or the end of input.
+			flush()
+			return h, nil, nil
+		case line[0] == ' ' || line[0] == '\t':
 			// A continuation: of a kept field, of a skipped one, or
 			// (QUIRK) of nothing.
 			if have {
 				cur = append(cur, ' ')
 				cur = append(cur, bytes.TrimSpace(line)...)
 			}
-		default:
+		case kept && isParam(line):
+			// QUIRK: Apache James, Verizon: a Content-Type parameter on a
+			// line of its own, not indented.
+			cur = append(cur, ' ')
+			cur = append(cur, bytes.TrimSpace(line)...)
+		case isField(line):
+			flush()
+			if fields++; fields > maxHeaderFields {
+				return h, nil, errHeaderTooLarge
+			}
 			k, v, _ := bytes.Cut(line, []byte(":"))
 			key = wantedKey(bytes.TrimSpace(k), extra)
 			have, kept = key != "", key != ""
 			if have {
 				cur = append(cur[:0], v...)
 			}
-		}
-		if err != nil {
+		default:
+			// The body starts without a blank line.
 			flush()
-			return h, nil
+			return h, append(append([]byte(nil), line...), '\n'), nil
+		}
+		if rerr != nil {
+			flush()
+			return h, nil, nil
 		}
 	}
 }
 
-// looksLikeField reports whether the next line starts with a field name and
-// a colon (RFC 5322 2.2: printable ASCII other than colon).
-func looksLikeField(br *bufio.Reader) bool {
-	for n := 64; ; n *= 2 {
-		b, err := br.Peek(n)
-		i := bytes.IndexByte(b, ':')
-		if i > 0 {
-			for _, c := range b[:i] {
-				if c <= ' ' || c >= 127 {
-					// QUIRK: a space before the colon ("Subject : x") is seen.
-					if c == ' ' && len(bytes.TrimRight(b[:i], " ")) > 0 && bytes.IndexByte(bytes.TrimRight(b[:i], " "), ' ') < 0 {
-						continue
-					}
-					return false
-				}
-			}
-			return true
-		}
-		if bytes.IndexByte(b, '\n') >= 0 || err != nil || n >= 256 {
-			return false
-		}
-	}
-}
-
-// looksLikeParam reports whether the next line is a MIME parameter
-// ("boundary=...") rather than a field.
-func looksLikeParam(br *bufio.Reader) bool {
-	b, _ := br.Peek(40)
-	i := bytes.IndexByte(b, '=')
+// isField reports whether a line starts with a field name and a colon (RFC
+// 5322 2.2: printable ASCII other than colon).
+func isField(line []byte) bool {
+	i := bytes.IndexByte(line, ':')
 	if i <= 0 {
 		return false
 	}
-	for _, c := range b[:i] {
+	name := line[:i]
+	// QUIRK: a space before the colon ("Subject : x") is seen.
+	if t := bytes.TrimRight(name, " "); len(t) > 0 && len(t) < len(name) {
+		name = t
+	}
+	for _, c := range name {
+		if c <= ' ' || c >= 127 {
+			return false
+		}
+	}
+	return true
+}
+
+// isParam reports whether a line is a MIME parameter ("boundary=...")
+// rather than a field.
+func isParam(line []byte) bool {
+	i := bytes.IndexByte(line, '=')
+	if i <= 0 || i > 40 {
+		return false
+	}
+	for _, c := range line[:i] {
 		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '-') {
 			return false
 		}
@@ -285,10 +266,6 @@ func looksLikeParam(br *bufio.Reader) bool {
 	return true
 }
 
-func isBlankLine(br *bufio.Reader) bool {
-	b, _ := br.Peek(2)
-	return len(b) > 0 && (b[0] == '\n' || (b[0] == '\r' && (len(b) == 1 || b[1] == '\n')))
-}
 
 // maxLine bounds one line; the rest of a longer line is dropped.
 const maxLine = 64 << 10

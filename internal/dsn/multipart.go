@@ -119,11 +119,11 @@ func (m *msg) walkMultipart(boundary string, r io.Reader, depth int, keepPreambl
 			return
 		}
 		pbr := m.reader(pr, depth+1)
-		h, err := readHeader(pbr, nil)
+		h, rest, err := readHeader(pbr, nil)
 		if err != nil {
 			m.fail(err)
 		}
-		m.walk(h, pbr, depth+1)
+		m.walk(h, withRest(rest, pbr), depth+1)
 		m.drain(pbr)
 	}
 	if !pr.final {

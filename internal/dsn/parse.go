@@ -114,12 +114,12 @@ func (p *Parser) Parse(r io.Reader) (rep *Report, err error) {
 	m.readers[0] = br
 	skipMboxLine(br)
 
-	h, herr := readHeader(br, nil)
+	h, rest, herr := readHeader(br, nil)
 	m.top = h
 	if herr != nil {
 		m.fail(fmt.Errorf("reading header: %w", herr))
 	}
-	m.walk(h, br, 0)
+	m.walk(h, withRest(rest, br), 0)
 	m.finish(rep)
 	if lr.hit {
 		m.fail(fmt.Errorf("reading message: %w (%d bytes)", ErrTooLarge, limit))
@@ -249,7 +249,7 @@ func (m *msg) walkOriginal(h header, r io.Reader, withBody bool, depth int) {
 	if !ok {
 		br = m.reader(body, depth+1)
 	}
-	oh, err := readHeader(br, m.corr)
+	oh, rest, err := readHeader(br, m.corr)
 	if err != nil {
 		m.fail(fmt.Errorf("reading returned message header: %w", err))
 	}
@@ -257,13 +257,22 @@ func (m *msg) walkOriginal(h header, r io.Reader, withBody bool, depth int) {
 		ct.reportType == "delivery-status" {
 		// QUIRK: a notice that attaches another notice (a forwarded
 		// bounce): read the inner one's report.
-		m.walk(oh, br, depth+1)
+		m.walk(oh, withRest(rest, br), depth+1)
 		return
 	}
 	if !m.origFound && len(oh) > 0 {
 		m.orig, m.origFound = oh, true
 	}
 	m.drain(br)
+}
+
+// withRest puts back the body line readHeader read past a header that
+// ended without a blank line.
+func withRest(rest []byte, r io.Reader) io.Reader {
+	if rest == nil {
+		return r
+	}
+	return io.MultiReader(bytes.NewReader(rest), r)
 }
 
 // reader returns the buffered reader of nesting level depth, reset to read
