@@ -266,7 +266,6 @@ func isParam(line []byte) bool {
 	return true
 }
 
-
 // maxLine bounds one line; the rest of a longer line is dropped.
 const maxLine = 64 << 10
 
