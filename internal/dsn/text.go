@@ -475,31 +475,33 @@ func afterSenderCommand(s string, i int) bool {
 func textAbout(notice, lnotice, addr string) string {
 	i := -1
 	if len(lnotice) == len(notice) {
-		i = strings.Index(lnotice, strings.ToLower(addr))
+		i = strings.Index(lnotice, asciiLower(addr))
 	}
 	if i < 0 {
 		return ""
 	}
-	rest := notice[lineStart(notice, i):]
-	var b strings.Builder
-	for n := 0; n < 20 && rest != ""; n++ {
-		line, r, _ := strings.Cut(rest, "\n")
-		rest = r
+	start := lineStart(notice, i)
+	rest := notice[start:]
+	end, coded := 0, false // the block is rest[:end]; has it a reply code?
+	for n := 0; n < 20 && end < len(rest); n++ {
+		line, _, _ := strings.Cut(rest[end:], "\n")
+		next := min(end+len(line)+1, len(rest))
 		if strings.TrimSpace(line) == "" {
-			if b.Len() > len(addr)+8 && findReplyCode(b.String()) != 0 {
+			if end > len(addr)+8 && coded {
 				break
 			}
+			end = next
 			continue
 		}
-		if n > 0 && b.Len() > 0 {
+		if n > 0 && end > 0 {
 			if a := findAddresses(line, 1); len(a) == 1 && startsLine(line, a[0].start) && !strings.EqualFold(a[0].addr, addr) {
 				break
 			}
 		}
-		b.WriteString(line)
-		b.WriteByte('\n')
+		coded = coded || findReplyCode(line) != 0
+		end = next
 	}
-	return trimDiagnostic(b.String())
+	return trimDiagnostic(rest[:end])
 }
 
 // trimDiagnostic unfolds a block of notice text into one line, dropping
