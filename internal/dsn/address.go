@@ -91,7 +91,11 @@ func findAddresses(text string, limit int) []addrSpan {
 		}
 		dom := text[at+1 : e]
 		if s < at && len(dom) > 2 && (strings.IndexByte(dom, '.') > 0 || dom[0] == '[') && at-s <= 128 {
-			out = append(out, addrSpan{addr: text[s:at+1] + strings.ToLower(dom), start: s, end: e})
+			addr := text[s:e]
+			if hasUpperASCII(dom) {
+				addr = text[s:at+1] + strings.ToLower(dom)
+			}
+			out = append(out, addrSpan{addr: addr, start: s, end: e})
 		}
 		i = max(e, at+1)
 	}
@@ -115,4 +119,14 @@ func isSystemAddress(addr string) bool {
 		return true
 	}
 	return strings.HasPrefix(local, "mailer-daemon")
+}
+
+// hasUpperASCII reports whether s has an ASCII capital letter.
+func hasUpperASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			return true
+		}
+	}
+	return false
 }

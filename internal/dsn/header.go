@@ -172,63 +172,93 @@ func validUTF8(s string) string {
 // it is returned, copied, as the first line of the body. Errors are for
 // bounds.
 func readHeader(br *bufio.Reader, extra []string) (h header, rest []byte, err error) {
-	h = make(header, 0, 8)
+	// Kept values are gathered in one buffer and turned into one string at
+	// the end, each field's value a slice of it: one allocation a header.
+	type span struct {
+		key        string
+		start, end int
+	}
+	var spans []span
+	var vals []byte
 	var total, fields int
-	var cur []byte // the field being unfolded, reused across fields
-	var key string // its name, lower-case
-	have := false  // cur holds a field that is kept
-	kept := false  // the last field read was kept
+	have := false // the field being read is kept, its value growing at the end of vals
+	kept := false // the last field read was kept
 	flush := func() {
 		if have {
-			h = append(h, field{key: key, value: string(bytes.TrimSpace(cur))})
+			sp := &spans[len(spans)-1]
+			v := bytes.TrimRight(vals[sp.start:], " \t")
+			vals = vals[:sp.start+len(v)]
+			sp.end = len(vals)
 		}
 		have = false
+	}
+	done := func() header {
+		flush()
+		all := string(vals)
+		h := make(header, len(spans))
+		for i, sp := range spans {
+			h[i] = field{key: sp.key, value: all[sp.start:sp.end]}
+		}
+		return h
 	}
 	for {
 		line, rerr := readLine(br)
 		total += len(line)
 		if total > maxHeaderBytes {
-			flush()
-			return h, nil, errHeaderTooLarge
+			return done(), nil, errHeaderTooLarge
 		}
 		switch {
 		case len(line) == 0:
 			// The blank line that ends the header, or the end of input.
-			flush()
-			return h, nil, nil
+			return done(), nil, nil
 		case line[0] == ' ' || line[0] == '\t':
 			// A continuation: of a kept field, of a skipped one, or
 			// (QUIRK) of nothing.
 			if have {
-				cur = append(cur, ' ')
-				cur = append(cur, bytes.TrimSpace(line)...)
+				vals = appendUnfolded(vals, spans[len(spans)-1].start, line)
 			}
 		case kept && isParam(line):
 			// QUIRK: Apache James, Verizon: a Content-Type parameter on a
 			// line of its own, not indented.
-			cur = append(cur, ' ')
-			cur = append(cur, bytes.TrimSpace(line)...)
+			if !have {
+				// reopen the field just closed
+				sp := &spans[len(spans)-1]
+				vals, have = vals[:sp.end], true
+			}
+			vals = appendUnfolded(vals, spans[len(spans)-1].start, line)
 		case isField(line):
 			flush()
 			if fields++; fields > maxHeaderFields {
-				return h, nil, errHeaderTooLarge
+				return done(), nil, errHeaderTooLarge
 			}
 			k, v, _ := bytes.Cut(line, []byte(":"))
-			key = wantedKey(bytes.TrimSpace(k), extra)
+			key := wantedKey(bytes.TrimSpace(k), extra)
 			have, kept = key != "", key != ""
 			if have {
-				cur = append(cur[:0], v...)
+				spans = append(spans, span{key: key, start: len(vals)})
+				vals = append(vals, bytes.TrimSpace(v)...)
 			}
 		default:
 			// The body starts without a blank line.
-			flush()
-			return h, append(append([]byte(nil), line...), '\n'), nil
+			return done(), append(append([]byte(nil), line...), '\n'), nil
 		}
 		if rerr != nil {
-			flush()
-			return h, nil, nil
+			return done(), nil, nil
 		}
 	}
+}
+
+// appendUnfolded appends a continuation line to a value that starts at
+// start in vals, one space between (RFC 5322 2.2.3 unfolding).
+func appendUnfolded(vals []byte, start int, line []byte) []byte {
+	line = bytes.TrimSpace(line)
+	if len(line) == 0 {
+		return vals
+	}
+	if len(vals) > start {
+		vals = append(vals, ' ')
+	}
+	return append(vals, line...)
 }
 
 // isField reports whether a line starts with a field name and a colon (RFC
