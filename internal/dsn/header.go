@@ -170,8 +170,8 @@ func validUTF8(s string) string {
 // long Received and DKIM-Signature fields first, are skipped. A line that is
 // not a field ends the section early (QUIRK: some MTAs omit the blank line):
 // it is returned, copied, as the first line of the body. Errors are for
-// bounds.
-func readHeader(br *bufio.Reader, extra []string) (h header, rest []byte, err error) {
+// bounds. scratch, when not nil, is a buffer to reuse.
+func readHeader(br *bufio.Reader, extra []string, scratch *[]byte) (h header, rest []byte, err error) {
 	// Kept values are gathered in one buffer and turned into one string at
 	// the end, each field's value a slice of it: one allocation a header.
 	type span struct {
@@ -180,6 +180,10 @@ func readHeader(br *bufio.Reader, extra []string) (h header, rest []byte, err er
 	}
 	var spans []span
 	var vals []byte
+	if scratch != nil {
+		vals = (*scratch)[:0]
+		defer func() { *scratch = vals[:0] }()
+	}
 	var total, fields int
 	have := false // the field being read is kept, its value growing at the end of vals
 	kept := false // the last field read was kept

@@ -119,7 +119,7 @@ func (m *msg) walkMultipart(boundary string, r io.Reader, depth int, keepPreambl
 			return
 		}
 		pbr := m.reader(pr, depth+1)
-		h, rest, err := readHeader(pbr, nil)
+		h, rest, err := readHeader(pbr, nil, &m.hdr)
 		if err != nil {
 			m.fail(err)
 		}

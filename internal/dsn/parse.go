@@ -66,6 +66,7 @@ type buffers struct {
 	top     *bufio.Reader
 	readers [maxDepth + 3]*bufio.Reader
 	decoded []byte
+	hdr     []byte // header values being read
 }
 
 // Parse reads one message with the default options.
@@ -102,7 +103,7 @@ func (p *Parser) Parse(r io.Reader) (rep *Report, err error) {
 				r.Reset(nil)
 			}
 		}
-		b.decoded = b.decoded[:0]
+		b.decoded, b.hdr = b.decoded[:0], b.hdr[:0]
 		p.scratch.Put(b)
 	}()
 	m := &msg{p: p, buffers: b}
@@ -114,7 +115,7 @@ func (p *Parser) Parse(r io.Reader) (rep *Report, err error) {
 	m.readers[0] = br
 	skipMboxLine(br)
 
-	h, rest, herr := readHeader(br, nil)
+	h, rest, herr := readHeader(br, nil, &m.hdr)
 	m.top = h
 	if herr != nil {
 		m.fail(fmt.Errorf("reading header: %w", herr))
@@ -249,7 +250,7 @@ func (m *msg) walkOriginal(h header, r io.Reader, withBody bool, depth int) {
 	if !ok {
 		br = m.reader(body, depth+1)
 	}
-	oh, rest, err := readHeader(br, m.corr)
+	oh, rest, err := readHeader(br, m.corr, &m.hdr)
 	if err != nil {
 		m.fail(fmt.Errorf("reading returned message header: %w", err))
 	}

@@ -122,7 +122,7 @@ func quotedHeader(quoted string, extra []string) header {
 		}
 		quoted = b.String()
 	}
-	h, _, _ := readHeader(bufio.NewReader(strings.NewReader(quoted)), extra)
+	h, _, _ := readHeader(bufio.NewReader(strings.NewReader(quoted)), extra, nil)
 	ok := false
 	for _, f := range h {
 		switch f.key {
