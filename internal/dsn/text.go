@@ -235,12 +235,17 @@ func newGroups(lists ...[]string) *groups {
 // scan returns the phrases found in text.
 func (g *groups) scan(text string, found *phrase.Set) { g.m.Scan(text, found) }
 
+// maxPhraseScan bounds the part of a notice searched for the phrases that
+// tell its kind: they come first, before any quoted text.
+const maxPhraseScan = 16 << 10
+
 // noticeHas reports whether the notice holds a phrase of list n of
 // noticePhrases; the notice is scanned on the first call.
 func (m *msg) noticeHas(n int) bool {
 	if !m.scanned {
 		m.scanned = true
-		noticePhrases.scan(m.lnotice, &m.found)
+		// The phrases that tell a notice are in its first lines.
+		noticePhrases.scan(m.lnotice[:min(len(m.lnotice), maxPhraseScan)], &m.found)
 		subjectPhrases.scan(m.subject, &m.subjFound)
 	}
 	return noticePhrases.has(&m.found, n)
