@@ -522,11 +522,6 @@ func charsetReader(cs string, r io.Reader) (io.Reader, error) {
 	return message.CharsetReader(strings.ToLower(cs), r)
 }
 
-// readBounded reads up to max bytes as valid UTF-8 text, keeping what was
-// read when the reader fails part-way.
-func readBounded(r io.Reader, max int) string {
-	return validUTF8(string(readBytes(r, max)))
-}
 
 // limitReader reads at most n bytes, then fails with ErrTooLarge.
 type limitReader struct {
