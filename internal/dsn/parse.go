@@ -522,7 +522,6 @@ func charsetReader(cs string, r io.Reader) (io.Reader, error) {
 	return message.CharsetReader(strings.ToLower(cs), r)
 }
 
-
 // limitReader reads at most n bytes, then fails with ErrTooLarge.
 type limitReader struct {
 	r   io.Reader
