@@ -297,13 +297,13 @@ func (pc *parseCmd) process(j job) result {
 	if j.err != nil {
 		return result{out: encodeLines([]line{{File: j.name, Error: j.err.Error()}}), failed: true}
 	}
-	var r io.Reader = bytes.NewReader(j.data)
 	var er *errReader
+	var r io.Reader // nil: the message is in j.data
 	if j.r != nil {
 		er = &errReader{r: j.r}
 		r = er
 	}
-	o, panicked := judge(pc.parser, pc.classifier, r)
+	o, panicked := judge(pc.parser, pc.classifier, j.data, r)
 	if j.close != nil {
 		j.close()
 	}
@@ -327,15 +327,20 @@ func (pc *parseCmd) process(j job) result {
 	return result{out: encodeLines(lines), failed: failed}
 }
 
-// judge runs eval.Judge, turning a panic (a bug: the parser promises none)
-// into a value so that one message cannot stop the run.
-func judge(p *dsn.Parser, c *classify.Classifier, r io.Reader) (o eval.Outcome, panicked any) {
+// judge runs eval.Judge over r when it is set (a stream), else
+// eval.JudgeBytes over data (a message in memory), turning a panic (a bug:
+// the parser promises none) into a value so that one message cannot stop
+// the run.
+func judge(p *dsn.Parser, c *classify.Classifier, data []byte, r io.Reader) (o eval.Outcome, panicked any) {
 	defer func() {
 		if v := recover(); v != nil {
 			panicked = v
 		}
 	}()
-	return eval.Judge(p, c, r), nil
+	if r != nil {
+		return eval.Judge(p, c, r), nil
+	}
+	return eval.JudgeBytes(p, c, data), nil
 }
 
 // line is one line of `bounced parse`. The names are those of the labels

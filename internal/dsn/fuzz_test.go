@@ -40,6 +40,16 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse returned a nil Report (error %v)", err)
 		}
 		checkInvariants(t, rep)
+		// The in-memory path reads the same.
+		brep, berr := p.ParseBytes(raw)
+		if brep == nil {
+			t.Fatalf("ParseBytes returned a nil Report (error %v)", berr)
+		}
+		a, _ := json.Marshal(rep)
+		b, _ := json.Marshal(brep)
+		if !bytes.Equal(a, b) || (err == nil) != (berr == nil) {
+			t.Errorf("Parse and ParseBytes differ:\n%s (%v)\n%s (%v)", a, err, b, berr)
+		}
 	})
 }
 

@@ -69,6 +69,27 @@ func parseNotice(t *testing.T, name string) (*dsn.Report, error) {
 	return rep, err
 }
 
+// TestParseBytes checks that the in-memory path reads every notice as the
+// streaming one does.
+func TestParseBytes(t *testing.T) {
+	for _, name := range notices(t) {
+		t.Run(name, func(t *testing.T) {
+			raw, err := os.ReadFile(filepath.Join(noticeDir, name+".eml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := parserFor(name)
+			want, werr := p.Parse(bytes.NewReader(raw))
+			got, gerr := p.ParseBytes(raw)
+			a, _ := json.Marshal(want)
+			b, _ := json.Marshal(got)
+			if !bytes.Equal(a, b) || fmt.Sprint(werr) != fmt.Sprint(gerr) {
+				t.Errorf("ParseBytes differs from Parse:\n%s (%v)\n%s (%v)", b, gerr, a, werr)
+			}
+		})
+	}
+}
+
 // golden is what testdata/golden/NAME.json holds.
 type golden struct {
 	Report *dsn.Report `json:"report"`

@@ -171,7 +171,7 @@ func validUTF8(s string) string {
 // not a field ends the section early (QUIRK: some MTAs omit the blank line):
 // it is returned, copied, as the first line of the body. Errors are for
 // bounds. scratch, when not nil, is a buffer to reuse.
-func readHeader(br *bufio.Reader, extra []string, scratch *[]byte) (h header, rest []byte, err error) {
+func readHeader(br lines, extra []string, scratch *[]byte) (h header, rest []byte, err error) {
 	// Kept values are gathered in one buffer and turned into one string at
 	// the end, each field's value a slice of it: one allocation a header.
 	type span struct {
@@ -306,7 +306,7 @@ const maxLine = 64 << 10
 // readLine reads one line without its end (LF or CRLF), cutting it at
 // maxLine bytes. err is io.EOF on the last line. The result may point into
 // br's buffer: it is valid until the next read.
-func readLine(br *bufio.Reader) ([]byte, error) {
+func readLine(br lines) ([]byte, error) {
 	frag, err := br.ReadSlice('\n')
 	if err != bufio.ErrBufferFull {
 		return bytes.TrimRight(frag, "\r\n"), err

@@ -64,8 +64,7 @@ type Parser struct {
 // buffers are what a parse needs that can outlive it.
 type buffers struct {
 	top     *bufio.Reader
-	readers [maxDepth + 3]*bufio.Reader
-	decoded []byte
+	decoded []byte // the body being decoded
 	hdr     []byte // header values being read
 }
 
@@ -80,6 +79,62 @@ func Parse(r io.Reader) (*Report, error) {
 // returns what it understood together with an error; the Report is never
 // nil and Parse never panics.
 func (p *Parser) Parse(r io.Reader) (rep *Report, err error) {
+	limit := p.maxBytes()
+	lr := &limitReader{r: r, n: limit}
+	return p.parse(func(b *buffers) lines {
+		b.top.Reset(&crReader{r: lr})
+		skipMboxLine(b.top)
+		return b.top
+	}, func() bool { return lr.hit })
+}
+
+// ParseBytes reads one message held in memory, without copying it: what
+// Parse does, faster. msg is not modified.
+func (p *Parser) ParseBytes(msg []byte) (*Report, error) {
+	limit := p.maxBytes()
+	hit := int64(len(msg)) > limit
+	if hit {
+		msg = msg[:limit]
+	}
+	if hasBareCR(msg) {
+		// QUIRK: old Mac mailers end lines with CR alone.
+		msg = bytes.ReplaceAll(bytes.ReplaceAll(msg, []byte("\r\n"), []byte("\n")), []byte("\r"), []byte("\n"))
+	}
+	if bytes.HasPrefix(msg, []byte("From ")) {
+		// An mbox "From " separator line is not a header.
+		if i := bytes.IndexByte(msg, '\n'); i >= 0 {
+			msg = msg[i+1:]
+		} else {
+			msg = nil
+		}
+	}
+	return p.parse(func(*buffers) lines { return &sliceLines{b: msg} }, func() bool { return hit })
+}
+
+func (p *Parser) maxBytes() int64 {
+	if p.MaxBytes <= 0 {
+		return defaultMaxBytes
+	}
+	return p.MaxBytes
+}
+
+// hasBareCR reports whether b has a CR not followed by LF.
+func hasBareCR(b []byte) bool {
+	for {
+		i := bytes.IndexByte(b, '\r')
+		if i < 0 {
+			return false
+		}
+		if i+1 == len(b) || b[i+1] != '\n' {
+			return true
+		}
+		b = b[i+2:]
+	}
+}
+
+// parse runs the walk over the lines open gives, with the Parser's reusable
+// buffers; hit says afterwards whether MaxBytes cut the message.
+func (p *Parser) parse(open func(*buffers) lines, hit func() bool) (rep *Report, err error) {
 	rep = &Report{Kind: NotBounce}
 	defer func() {
 		// A parser bug must not lose the message: report it as an error.
@@ -87,22 +142,12 @@ func (p *Parser) Parse(r io.Reader) (rep *Report, err error) {
 			err = fmt.Errorf("internal parser error: %v", v)
 		}
 	}()
-	limit := p.MaxBytes
-	if limit <= 0 {
-		limit = defaultMaxBytes
-	}
-	lr := &limitReader{r: r, n: limit}
 	b, _ := p.scratch.Get().(*buffers)
 	if b == nil {
 		b = &buffers{top: bufio.NewReaderSize(nil, 4096)}
 	}
 	defer func() {
 		b.top.Reset(nil)
-		for _, r := range b.readers {
-			if r != nil {
-				r.Reset(nil)
-			}
-		}
 		b.decoded, b.hdr = b.decoded[:0], b.hdr[:0]
 		p.scratch.Put(b)
 	}()
@@ -110,20 +155,16 @@ func (p *Parser) Parse(r io.Reader) (rep *Report, err error) {
 	for _, c := range p.CorrelationHeaders {
 		m.corr = append(m.corr, strings.ToLower(c))
 	}
-	br := b.top
-	br.Reset(&crReader{r: lr})
-	m.readers[0] = br
-	skipMboxLine(br)
-
-	h, rest, herr := readHeader(br, nil, &m.hdr)
+	src := open(b)
+	h, rest, herr := readHeader(src, nil, &m.hdr)
 	m.top = h
 	if herr != nil {
 		m.fail(fmt.Errorf("reading header: %w", herr))
 	}
-	m.walk(h, withRest(rest, br), 0)
+	m.walk(h, withRest(rest, src), 0)
 	m.finish(rep)
-	if lr.hit {
-		m.fail(fmt.Errorf("reading message: %w (%d bytes)", ErrTooLarge, limit))
+	if hit() {
+		m.fail(fmt.Errorf("reading message: %w (%d bytes)", ErrTooLarge, p.maxBytes()))
 	}
 	return rep, errors.Join(m.errs...)
 }
@@ -157,8 +198,7 @@ type msg struct {
 	found     phrase.Set // the notice phrases (noticePhrases) in it
 	subjFound phrase.Set // the subject phrases (subjectPhrases) in the subject
 
-	*buffers                           // readers a nesting level, reused
-	partOf   [maxDepth + 3]*partReader // the body part each reader reads
+	*buffers // reused from one message to the next
 
 	parts int
 	errs  []error
@@ -170,8 +210,8 @@ func (m *msg) fail(err error) {
 	}
 }
 
-// walk reads one entity with header h and raw body r.
-func (m *msg) walk(h header, r io.Reader, depth int) {
+// walk reads one entity with header h and raw body src.
+func (m *msg) walk(h header, src lines, depth int) {
 	if depth > maxDepth {
 		m.fail(fmt.Errorf("MIME nesting deeper than %d: %w", maxDepth, ErrTooLarge))
 		return
@@ -186,40 +226,40 @@ func (m *msg) walk(h header, r io.Reader, depth int) {
 		boundary := ct.boundary
 		if boundary == "" {
 			// QUIRK: a multipart without a boundary; read it as text.
-			m.addText(m.decode(h, ct, r, maxText), false)
+			m.addText(m.decode(h, ct, src, maxText), false)
 			return
 		}
-		m.walkMultipart(boundary, r, depth, false)
+		m.walkMultipart(boundary, src, depth, false)
 	case mt == "message/delivery-status" || mt == "message/global-delivery-status" ||
 		mt == "text/delivery-status" || mt == "message/x-delivery-status":
 		// RFC 3464 2.1, RFC 6533 6.2 (UTF-8 fields).
-		m.status = append(m.status, m.decode(h, ct, r, maxStatusBytes))
+		m.status = append(m.status, m.decode(h, ct, src, maxStatusBytes))
 	case mt == "message/feedback-report":
 		// RFC 5965 3.1
 		if m.feedback == "" {
-			m.feedback = m.decode(h, ct, r, maxStatusBytes)
+			m.feedback = m.decode(h, ct, src, maxStatusBytes)
 		}
 	case mt == "message/rfc822" || mt == "message/global" || mt == "message/partial":
-		m.walkOriginal(h, r, true, depth)
+		m.walkOriginal(h, src, true, depth)
 	case mt == "text/rfc822-headers" || mt == "message/global-headers" || mt == "text/rfc822-header":
 		// RFC 3462 / RFC 6522 returned headers, RFC 6533 6.3.
-		m.walkOriginal(h, r, false, depth)
+		m.walkOriginal(h, src, false, depth)
 	case mt == "text/plain" || mt == "text/enriched" || mt == "application/json":
-		text := m.decode(h, ct, r, maxText-m.textBytes)
+		text := m.decode(h, ct, src, maxText-m.textBytes)
 		if depth == 0 && !h.has("content-type") {
 			// QUIRK: Sendmail without a MIME header: the body is multipart.
 			if b := sniffBoundary(text); b != "" {
-				m.walkMultipart(b, strings.NewReader(text), depth, true)
+				m.walkMultipart(b, &sliceLines{b: []byte(text)}, depth, true)
 				return
 			}
 		}
 		m.addText(text, false)
 	case mt == "text/html":
 		// Reduced to text in finish, and only when no plain text came.
-		m.addText(m.decode(h, ct, r, maxText-m.textBytes), true)
+		m.addText(m.decode(h, ct, src, maxText-m.textBytes), true)
 	default:
 		// Attachments and the rest: skip without holding them.
-		m.drain(r)
+		drain(src)
 	}
 }
 
@@ -244,13 +284,13 @@ func sniffBoundary(text string) string {
 // walkOriginal reads the header of a returned message (withBody) or of
 // returned headers; a returned message that is itself a notice is read as
 // one.
-func (m *msg) walkOriginal(h header, r io.Reader, withBody bool, depth int) {
-	body := decodeReader(h, r)
-	br, ok := body.(*bufio.Reader)
-	if !ok {
-		br = m.reader(body, depth+1)
+func (m *msg) walkOriginal(h header, src lines, withBody bool, depth int) {
+	if enc := h.get("content-transfer-encoding"); enc != "" && !strings.EqualFold(enc, "7bit") &&
+		!strings.EqualFold(enc, "8bit") && !strings.EqualFold(enc, "binary") {
+		// QUIRK: an encoded message/rfc822 (RFC 2046 5.2.1 forbids it).
+		src = readerLines(decodeReader(h, &linesReader{src: src}), maxStatusBytes)
 	}
-	oh, rest, err := readHeader(br, m.corr, &m.hdr)
+	oh, rest, err := readHeader(src, m.corr, &m.hdr)
 	if err != nil {
 		m.fail(fmt.Errorf("reading returned message header: %w", err))
 	}
@@ -258,50 +298,36 @@ func (m *msg) walkOriginal(h header, r io.Reader, withBody bool, depth int) {
 		ct.reportType == "delivery-status" {
 		// QUIRK: a notice that attaches another notice (a forwarded
 		// bounce): read the inner one's report.
-		m.walk(oh, withRest(rest, br), depth+1)
+		m.walk(oh, withRest(rest, src), depth+1)
 		return
 	}
 	if !m.origFound && len(oh) > 0 {
 		m.orig, m.origFound = oh, true
 	}
-	m.drain(br)
+	drain(src)
 }
 
-// withRest puts back the body line readHeader read past a header that
-// ended without a blank line.
-func withRest(rest []byte, r io.Reader) io.Reader {
-	if rest == nil {
-		return r
-	}
-	return io.MultiReader(bytes.NewReader(rest), r)
+// linesReader reads lines as an io.Reader, for the transfer decoders.
+type linesReader struct {
+	src     lines
+	pending []byte
+	err     error
 }
 
-// reader returns the buffered reader of nesting level depth, reset to read
-// r: readers are reused, since a walk holds at most one a level.
-func (m *msg) reader(r io.Reader, depth int) *bufio.Reader {
-	d := min(depth, len(m.readers)-1)
-	if m.readers[d] == nil {
-		m.readers[d] = bufio.NewReaderSize(r, 2048)
-	} else {
-		m.readers[d].Reset(r)
-	}
-	m.partOf[d], _ = r.(*partReader)
-	return m.readers[d]
-}
-
-// drain skips the rest of r, without copying it when r reads a body part.
-func (m *msg) drain(r io.Reader) {
-	for d, br := range m.readers {
-		if br != nil && r == io.Reader(br) {
-			if pr := m.partOf[d]; pr != nil {
-				_, _ = br.Discard(br.Buffered())
-				pr.drain()
-				return
-			}
-			break
+func (l *linesReader) Read(p []byte) (int, error) {
+	for len(l.pending) == 0 {
+		if l.err != nil {
+			return 0, l.err
+		}
+		var err error
+		l.pending, err = l.src.ReadSlice('\n')
+		if err != nil && err != bufio.ErrBufferFull {
+			l.err = err
 		}
 	}
-	_, _ = io.Copy(io.Discard, r)
+	n := copy(p, l.pending)
+	l.pending = l.pending[n:]
+	return n, nil
 }
 
 func (m *msg) addText(s string, html bool) {
@@ -319,9 +345,9 @@ func (m *msg) addText(s string, html bool) {
 // decode reads at most max bytes of an entity's decoded body, undoing its
 // transfer encoding and charset; the rest is skipped. Text parts are small,
 // so they are read whole and decoded in memory.
-func (m *msg) decode(h header, ct mediaType, r io.Reader, max int) string {
+func (m *msg) decode(h header, ct mediaType, src lines, max int) string {
 	if max <= 0 {
-		m.drain(r)
+		drain(src)
 		return ""
 	}
 	enc := strings.ToLower(strings.TrimSpace(h.get("content-transfer-encoding")))
@@ -332,9 +358,8 @@ func (m *msg) decode(h header, ct mediaType, r io.Reader, max int) string {
 	case "quoted-printable":
 		limit = max * 3
 	}
-	raw := readInto(m.decoded[:0], r, limit)
+	raw := readAll(m.decoded[:0], src, limit)
 	m.decoded = raw[:0]
-	m.drain(r)
 	switch enc {
 	case "base64":
 		raw = decodeBase64(raw)

@@ -1,7 +1,6 @@
 package dsn
 
 import (
-	"bufio"
 	"html"
 	"slices"
 	"strings"
@@ -122,7 +121,7 @@ func quotedHeader(quoted string, extra []string) header {
 		}
 		quoted = b.String()
 	}
-	h, _, _ := readHeader(bufio.NewReader(strings.NewReader(quoted)), extra, nil)
+	h, _, _ := readHeader(&sliceLines{b: []byte(quoted)}, extra, nil)
 	ok := false
 	for _, f := range h {
 		switch f.key {

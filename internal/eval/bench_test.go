@@ -48,10 +48,8 @@ func BenchmarkCorpus(b *testing.B) {
 	b.Run("serial", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(size / int64(len(msgs)))
-		var r bytes.Reader
 		for i := range b.N {
-			r.Reset(msgs[i%len(msgs)])
-			Judge(p, cl, &r)
+			JudgeBytes(p, cl, msgs[i%len(msgs)])
 		}
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 	})
@@ -60,10 +58,8 @@ func BenchmarkCorpus(b *testing.B) {
 		b.SetBytes(size / int64(len(msgs)))
 		var next atomic.Int64
 		b.RunParallel(func(pb *testing.PB) {
-			var r bytes.Reader
 			for pb.Next() {
-				r.Reset(msgs[int(next.Add(1)-1)%len(msgs)])
-				Judge(p, cl, &r)
+				JudgeBytes(p, cl, msgs[int(next.Add(1)-1)%len(msgs)])
 			}
 		})
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")

@@ -25,6 +25,17 @@ type Outcome struct {
 // error kept in the Outcome.
 func Judge(p *dsn.Parser, c *classify.Classifier, r io.Reader) Outcome {
 	rep, err := p.Parse(r)
+	return settle(c, rep, err)
+}
+
+// JudgeBytes is Judge for a message held in memory (dsn.Parser.ParseBytes).
+func JudgeBytes(p *dsn.Parser, c *classify.Classifier, msg []byte) Outcome {
+	rep, err := p.ParseBytes(msg)
+	return settle(c, rep, err)
+}
+
+// settle classifies the recipients of a parsed message.
+func settle(c *classify.Classifier, rep *dsn.Report, err error) Outcome {
 	if rep == nil { // the parser promises a report; stay safe if it breaks that
 		rep = &dsn.Report{Kind: dsn.NotBounce}
 	}
