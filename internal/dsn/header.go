@@ -309,7 +309,7 @@ const maxLine = 64 << 10
 func readLine(br lines) ([]byte, error) {
 	frag, err := br.ReadSlice('\n')
 	if err != bufio.ErrBufferFull {
-		return bytes.TrimRight(frag, "\r\n"), err
+		return trimEOL(frag), err
 	}
 	line := append([]byte(nil), frag...)
 	for {
@@ -318,7 +318,7 @@ func readLine(br lines) ([]byte, error) {
 			line = append(line, frag...)
 		}
 		if err != bufio.ErrBufferFull {
-			return bytes.TrimRight(line, "\r\n"), err
+			return trimEOL(line), err
 		}
 	}
 }
@@ -382,4 +382,12 @@ func lowerASCII(s string) string {
 		}
 	}
 	return s
+}
+
+// trimEOL drops the line end (LF, CRLF, or a stray run of them).
+func trimEOL(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
 }

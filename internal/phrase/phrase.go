@@ -218,13 +218,6 @@ func (m *Matcher) compile() {
 	for b := 0; b < 256; b++ {
 		m.class[b] = byClass[foldASCII[b]]
 	}
-	// Class representatives: one byte for each class.
-	rep := make([]byte, m.ncls)
-	for b := 0; b < 256; b++ {
-		if used[b] {
-			rep[byClass[b]] = byte(b)
-		}
-	}
 	order := m.bfsOrder()
 	if len(m.nodes)*int(m.ncls) >= 1<<31 {
 		panic("phrase: automaton too large")
@@ -238,23 +231,24 @@ func (m *Matcher) compile() {
 		return v
 	}
 	m.delta = make([]uint32, len(m.nodes)*int(m.ncls))
+	var classOf [256]int32
+	for b := 0; b < 256; b++ {
+		classOf[b] = int32(byClass[b])
+	}
 	for _, s := range order {
 		row := m.delta[int(s)*int(m.ncls) : int(s+1)*int(m.ncls)]
-		for c := int32(0); c < m.ncls; c++ {
-			if c == 0 {
-				row[c] = enc(0) // a byte no phrase uses: back to the root
-				continue
+		// A state goes where its failure state goes, except along its own
+		// edges; breadth first, the failure state's row is done.
+		if s == 0 {
+			for c := range row {
+				row[c] = enc(0)
 			}
-			b := rep[c]
-			if s == 0 {
-				row[c] = enc(m.root[b])
-				continue
-			}
-			if to, ok := m.edge(s, b); ok {
-				row[c] = enc(to)
-			} else {
-				row[c] = m.delta[int(m.nodes[s].fail)*int(m.ncls)+int(c)]
-			}
+		} else {
+			copy(row, m.delta[int(m.nodes[s].fail)*int(m.ncls):])
+		}
+		n := m.nodes[s]
+		for _, e := range m.edges[n.edge0 : n.edge0+n.nedge] {
+			row[classOf[e.b]] = enc(e.to)
 		}
 	}
 }
@@ -274,16 +268,6 @@ func (m *Matcher) bfsOrder() []int32 {
 	return order
 }
 
-// edge returns the trie child of s on b.
-func (m *Matcher) edge(s int32, b byte) (int32, bool) {
-	n := &m.nodes[s]
-	for _, e := range m.edges[n.edge0 : n.edge0+n.nedge] {
-		if e.b == b {
-			return e.to, true
-		}
-	}
-	return 0, false
-}
 
 // step follows the transition from state s on byte b.
 func (m *Matcher) step(s int32, b byte) int32 {
