@@ -268,7 +268,6 @@ func (m *Matcher) bfsOrder() []int32 {
 	return order
 }
 
-
 // step follows the transition from state s on byte b.
 func (m *Matcher) step(s int32, b byte) int32 {
 	for s != 0 {
