@@ -113,7 +113,7 @@ func firstAddress(text string) string {
 // isSystemAddress reports whether an address belongs to the mail system
 // rather than a person: the notice's own sender and the like.
 func isSystemAddress(addr string) bool {
-	local, _, _ := strings.Cut(strings.ToLower(addr), "@")
+	local, _, _ := strings.Cut(asciiLower(addr), "@")
 	switch local {
 	case "mailer-daemon", "mail-daemon", "maildaemon", "mailerdaemon", "double-bounce":
 		return true

@@ -45,10 +45,10 @@ func fastDate(s string) (time.Time, bool) {
 	}
 	mon := -1
 	if len(f[1]) >= 3 {
-		m := strings.ToLower(f[1][:3])
 		for i, name := range months {
-			if m == name {
+			if strings.EqualFold(f[1][:3], name) {
 				mon = i + 1
+				break
 			}
 		}
 	}

@@ -98,7 +98,7 @@ func parseStatusFields(text string) statusFields {
 
 // isStockComment reports whether a Status comment only restates the class.
 func isStockComment(c string) bool {
-	switch strings.ToLower(c) {
+	switch asciiLower(c) {
 	case "permanent failure", "temporary failure", "persistent transient failure", "success", "delivered",
 		"permanent error", "transient failure", "other address status", "unknown", "undefined status":
 		return true
@@ -139,7 +139,7 @@ func forEachField(text string, fn func(key, value string)) {
 		if !ok || !isFieldName(k) {
 			continue
 		}
-		key = lowerASCII(strings.TrimSpace(k))
+		key = asciiLower(strings.TrimSpace(k))
 		val.WriteString(strings.TrimSpace(v))
 	}
 	emit()
@@ -200,7 +200,7 @@ func diagnosticText(v string) string {
 }
 
 func parseAction(v string) Action {
-	v = strings.ToLower(stripComments(v))
+	v = asciiLower(stripComments(v))
 	if i := strings.IndexAny(v, " \t;"); i >= 0 {
 		v = v[:i]
 	}
@@ -220,18 +220,33 @@ func parseAction(v string) Action {
 }
 
 // collapseSpace folds runs of white space (line ends included) into one
-// space.
+// space and trims both ends.
 func collapseSpace(s string) string {
-	needs := false
+	s = strings.TrimSpace(s)
+	clean := true
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c == '\n' || c == '\r' || c == '\t' || (c == ' ' && i+1 < len(s) && s[i+1] == ' ') {
-			needs = true
+		if c == '\n' || c == '\r' || c == '\t' || c == '\v' || c == '\f' || (c == ' ' && i+1 < len(s) && s[i+1] == ' ') {
+			clean = false
 			break
 		}
 	}
-	if !needs {
-		return strings.TrimSpace(s)
+	if clean {
+		return s
 	}
-	return strings.Join(strings.Fields(s), " ")
+	b := make([]byte, 0, len(s))
+	space := false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case ' ', '\n', '\r', '\t', '\v', '\f':
+			space = true
+		default:
+			if space {
+				b = append(b, ' ')
+				space = false
+			}
+			b = append(b, c)
+		}
+	}
+	return string(b)
 }

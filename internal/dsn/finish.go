@@ -147,9 +147,9 @@ func (m *msg) readStatus(rep *Report, notice string) {
 // isOptOut reports whether the message is an unsubscribe request sent to a
 // list's opt-out address.
 func isOptOut(h header, text string) bool {
-	to := strings.ToLower(normalizeAddress(h.get("to")))
-	subj := strings.ToLower(strings.TrimSpace(h.get("subject")))
-	if (strings.HasPrefix(to, "opt-out") || strings.HasPrefix(to, "unsubscribe")) && (subj == "unsubscribe" || strings.Contains(strings.ToLower(text), "unsubscribe")) {
+	to := asciiLower(normalizeAddress(h.get("to")))
+	subj := asciiLower(strings.TrimSpace(h.get("subject")))
+	if (strings.HasPrefix(to, "opt-out") || strings.HasPrefix(to, "unsubscribe")) && (subj == "unsubscribe" || strings.Contains(asciiLower(text), "unsubscribe")) {
 		return true
 	}
 	return strings.Contains(text, "sent this email to unsubscribe")
@@ -187,10 +187,10 @@ func (m *msg) fillMissingAddresses(rep *Report, notice string) {
 			listed = true
 			named := map[string]bool{}
 			for _, o := range rep.Recipients {
-				named[strings.ToLower(o.Recipient)] = true
+				named[asciiLower(o.Recipient)] = true
 			}
 			for _, a := range m.noticeAddresses(rep, notice) {
-				if !named[strings.ToLower(a.addr)] {
+				if !named[asciiLower(a.addr)] {
 					free = append(free, a)
 				}
 			}
@@ -295,7 +295,7 @@ func (m *msg) original(h header) Original {
 		ListID:    h.text("list-id"),
 	}
 	for _, name := range m.p.CorrelationHeaders {
-		if v := h.text(lowerASCII(name)); v != "" {
+		if v := h.text(asciiLower(name)); v != "" {
 			if o.Headers == nil {
 				o.Headers = make(map[string]string, len(m.p.CorrelationHeaders))
 			}

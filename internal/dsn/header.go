@@ -76,19 +76,19 @@ func (h header) contentType() mediaType {
 	if i := strings.IndexAny(typ, " \t"); i > 0 {
 		typ = typ[:i] // QUIRK: "text/plain charset=..." without the semicolon.
 	}
-	mt := mediaType{typ: lowerASCII(typ)}
+	mt := mediaType{typ: asciiLower(typ)}
 	if mt.typ == "" || !strings.Contains(mt.typ, "/") {
 		mt.typ = "text/plain"
 	}
 	if strings.Contains(v, "*=") || strings.Contains(v, "*0") {
 		if _, params, err := mime.ParseMediaType(v); err == nil {
-			mt.boundary, mt.charset, mt.reportType = params["boundary"], params["charset"], lowerASCII(params["report-type"])
+			mt.boundary, mt.charset, mt.reportType = params["boundary"], params["charset"], asciiLower(params["report-type"])
 			return mt
 		}
 	}
 	mt.boundary = param(v, "boundary")
 	mt.charset = param(v, "charset")
-	mt.reportType = lowerASCII(param(v, "report-type"))
+	mt.reportType = asciiLower(param(v, "report-type"))
 	return mt
 }
 
@@ -342,9 +342,10 @@ var wantedKeysByLen = func() (t [32][]string) {
 // wantedKey returns a field name lower-cased when bounced reads the field
 // (wantedKeys or extra), else "".
 func wantedKey(k []byte, extra []string) string {
-	if len(k) < len(wantedKeysByLen) {
+	if len(k) > 0 && len(k) < len(wantedKeysByLen) {
+		first := k[0] | 0x20 // ASCII lower case
 		for _, c := range wantedKeysByLen[len(k)] {
-			if strings.EqualFold(string(k), c) {
+			if c[0] == first && strings.EqualFold(string(k), c) {
 				return c
 			}
 		}
@@ -374,15 +375,6 @@ func asciiLower(s string) string {
 	return s
 }
 
-// lowerASCII lower-cases ASCII letters, allocating only when needed.
-func lowerASCII(s string) string {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; 'A' <= c && c <= 'Z' {
-			return strings.ToLower(s)
-		}
-	}
-	return s
-}
 
 // trimEOL drops the line end (LF, CRLF, or a stray run of them).
 func trimEOL(b []byte) []byte {

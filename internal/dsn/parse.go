@@ -350,7 +350,7 @@ func (m *msg) decode(h header, ct mediaType, src lines, max int) string {
 		drain(src)
 		return ""
 	}
-	enc := strings.ToLower(strings.TrimSpace(h.get("content-transfer-encoding")))
+	enc := asciiLower(strings.TrimSpace(h.get("content-transfer-encoding")))
 	limit := max
 	switch enc {
 	case "base64":
@@ -524,7 +524,7 @@ func unhex(c byte) (byte, bool) {
 // message or returned headers, whose header fields carry their own
 // charsets. Unknown encodings pass through.
 func decodeReader(h header, r io.Reader) io.Reader {
-	switch strings.ToLower(strings.TrimSpace(h.get("content-transfer-encoding"))) {
+	switch asciiLower(strings.TrimSpace(h.get("content-transfer-encoding"))) {
 	case "base64":
 		r = base64.NewDecoder(base64.StdEncoding, &base64Cleaner{r: r})
 	case "quoted-printable":

@@ -263,8 +263,8 @@ func (g *groups) has(found *phrase.Set, n int) bool {
 
 // readText reads a plain-text notice.
 func (m *msg) readText(rep *Report, notice string) {
-	subject := strings.ToLower(rep.Subject)
-	from := strings.ToLower(rep.From)
+	subject := asciiLower(rep.Subject)
+	from := asciiLower(rep.From)
 	fromSystem := strings.Contains(from, "mailer-daemon") || strings.Contains(from, "mailer daemon") || strings.Contains(from, "post_master") || strings.Contains(from, "postmaster") ||
 		strings.Contains(from, "mail delivery") || strings.Contains(from, "mail-daemon") || strings.Contains(from, "maildaemon")
 	subjBounce := m.subjectHas(grpBounce)
@@ -355,22 +355,22 @@ func (m *msg) noticeAddresses(rep *Report, notice string) []addrSpan {
 	skip := map[string]bool{}
 	for _, a := range []string{rep.From, rep.To, m.top.get("return-path"), m.top.get("reply-to")} {
 		if n := normalizeAddress(a); n != "" {
-			skip[strings.ToLower(n)] = true
+			skip[asciiLower(n)] = true
 		}
 		for _, s := range findAddresses(a, 4) {
-			skip[strings.ToLower(s.addr)] = true
+			skip[asciiLower(s.addr)] = true
 		}
 	}
 	if m.origFound {
 		for _, s := range findAddresses(m.orig.get("from"), 2) {
-			skip[strings.ToLower(s.addr)] = true
+			skip[asciiLower(s.addr)] = true
 		}
 	}
 	var out []addrSpan
 	seen := map[string]bool{}
 	lnotice := m.lnotice
 	for _, a := range findAddresses(m.top.get("x-failed-recipients"), 50) {
-		k := strings.ToLower(a.addr)
+		k := asciiLower(a.addr)
 		if seen[k] {
 			continue
 		}
@@ -392,7 +392,7 @@ func (m *msg) noticeAddresses(rep *Report, notice string) []addrSpan {
 	// a@b") do not.
 	var strong, weak []addrSpan
 	for _, a := range findAddresses(notice, 200) {
-		k := strings.ToLower(a.addr)
+		k := asciiLower(a.addr)
 		if seen[k] || isSystemAddress(a.addr) || inHeaderLine(notice, a.start) || afterSenderCommand(notice, a.start) {
 			continue
 		}
@@ -410,7 +410,7 @@ func (m *msg) noticeAddresses(rep *Report, notice string) []addrSpan {
 		return strong
 	}
 	for _, a := range weak {
-		k := strings.ToLower(a.addr)
+		k := asciiLower(a.addr)
 		if !seen[k] {
 			seen[k] = true
 			out = append(out, a)
@@ -462,7 +462,7 @@ func inHeaderLine(s string, i int) bool {
 // afterSenderCommand reports whether the address at i is the argument of
 // MAIL FROM, i.e. the sender, not a recipient.
 func afterSenderCommand(s string, i int) bool {
-	before := strings.ToLower(s[max(0, i-16):i])
+	before := asciiLower(s[max(0, i-16):i])
 	if strings.Contains(before, "mail from") || strings.Contains(before, "envelope-from") || strings.Contains(before, "sender") {
 		return true
 	}
@@ -551,7 +551,7 @@ var autoReplySubjects = []string{
 
 func (m *msg) isAutoReply() bool {
 	h := m.top
-	as := strings.ToLower(h.get("auto-submitted"))
+	as := asciiLower(h.get("auto-submitted"))
 	if strings.HasPrefix(as, "auto-replied") { // RFC 3834 5.1
 		return true
 	}
@@ -560,7 +560,7 @@ func (m *msg) isAutoReply() bool {
 			return true
 		}
 	}
-	switch strings.ToLower(strings.TrimSpace(h.get("precedence"))) {
+	switch asciiLower(strings.TrimSpace(h.get("precedence"))) {
 	case "auto_reply", "auto-reply":
 		return true
 	}
