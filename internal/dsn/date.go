@@ -35,9 +35,17 @@ func fastDate(s string) (time.Time, bool) {
 	if i := strings.IndexByte(s, ','); i >= 0 && i <= 9 {
 		s = s[i+1:]
 	}
-	f := strings.Fields(s)
-	if len(f) < 5 {
-		return time.Time{}, false
+	var f [5]string
+	for i := range f {
+		s = strings.TrimLeft(s, " \t")
+		j := strings.IndexAny(s, " \t")
+		if j < 0 {
+			j = len(s)
+		}
+		if j == 0 {
+			return time.Time{}, false
+		}
+		f[i], s = s[:j], s[j:]
 	}
 	day, ok := atoi(f[0], 1, 2)
 	if !ok {
@@ -56,15 +64,17 @@ func fastDate(s string) (time.Time, bool) {
 	if mon < 0 || !ok {
 		return time.Time{}, false
 	}
-	hms := strings.Split(f[3], ":")
-	if len(hms) < 2 || len(hms) > 3 {
-		return time.Time{}, false
-	}
 	var clock [3]int
-	for i, p := range hms {
-		if clock[i], ok = atoi(p, 1, 2); !ok {
+	hms, parts := f[3], 0
+	for ; hms != "" && parts < 3; parts++ {
+		p, rest, _ := strings.Cut(hms, ":")
+		if clock[parts], ok = atoi(p, 1, 2); !ok {
 			return time.Time{}, false
 		}
+		hms = rest
+	}
+	if parts < 2 || hms != "" {
+		return time.Time{}, false
 	}
 	z := f[4]
 	if len(z) != 5 || (z[0] != '+' && z[0] != '-') {

@@ -511,21 +511,20 @@ func textAbout(notice, lnotice, addr string) string {
 // trimDiagnostic unfolds a block of notice text into one line, dropping
 // decoration lines, at most 1,000 bytes.
 func trimDiagnostic(s string) string {
-	var b strings.Builder
-	for _, line := range strings.Split(s, "\n") {
+	b := make([]byte, 0, min(len(s), 1024))
+	for rest := s; rest != "" && len(b) <= 1000; {
+		line, r, _ := strings.Cut(rest, "\n")
+		rest = r
 		t := strings.TrimSpace(line)
 		if t == "" || strings.Trim(t, "-=*_# ") == "" {
 			continue
 		}
-		if b.Len() > 0 {
-			b.WriteByte(' ')
+		if len(b) > 0 {
+			b = append(b, ' ')
 		}
-		b.WriteString(t)
-		if b.Len() > 1000 {
-			break
-		}
+		b = append(b, t...)
 	}
-	out := collapseSpace(b.String())
+	out := collapseSpace(string(b))
 	if len(out) > 1000 {
 		out = out[:1000]
 		for len(out) > 0 && out[len(out)-1]&0xC0 == 0x80 {
