@@ -29,6 +29,10 @@ type Matcher struct {
 	// the offset of that state's row (so that a step needs no multiply),
 	// with the top bit set when phrases end in that state.
 	delta []uint32
+	// delta16 is delta for automata of fewer than 1<<15 states, which most
+	// are: state numbers, with out16 set where phrases end. Half the size,
+	// the table stays in cache.
+	delta16 []uint16
 	nodes []acNode
 	edges []acEdge // the edges of each node, sorted by byte
 	outs  []int32  // phrase ids; nodes[i].out indexes a run ending at -1
@@ -251,10 +255,51 @@ func (m *Matcher) compile() {
 			row[classOf[e.b]] = enc(e.to)
 		}
 	}
+	if len(m.nodes) < out16 {
+		m.delta16 = make([]uint16, len(m.delta))
+		for i, v := range m.delta {
+			st := (v &^ outBit) / ncls
+			if v&outBit != 0 {
+				st |= out16
+			}
+			m.delta16[i] = uint16(st)
+		}
+		m.delta = nil
+	}
 }
 
-// outBit marks, in delta, a state where phrases end.
-const outBit = 1 << 31
+// outBit marks, in delta, a state where phrases end; out16 in delta16.
+const (
+	outBit = 1 << 31
+	out16  = 1 << 15
+)
+
+// run walks text through the automaton and calls f at every position i
+// where phrases end, with the index of their run in outs; f returns false
+// to stop.
+func (m *Matcher) run(text string, f func(o int32, i int) bool) {
+	class := &m.class
+	if d := m.delta16; d != nil {
+		ncls := int(m.ncls)
+		s := 0
+		for i := 0; i < len(text); i++ {
+			v := d[s*ncls+int(class[text[i]])]
+			s = int(v &^ out16)
+			if v&out16 != 0 && !f(m.nodes[s].out, i) {
+				return
+			}
+		}
+		return
+	}
+	var row uint32
+	for i := 0; i < len(text); i++ {
+		v := m.delta[row+uint32(class[text[i]])]
+		row = v &^ outBit
+		if v&outBit != 0 && !f(m.nodes[row/uint32(m.ncls)].out, i) {
+			return
+		}
+	}
+}
 
 // bfsOrder lists the nodes breadth first from the root.
 func (m *Matcher) bfsOrder() []int32 {
@@ -288,70 +333,50 @@ func (m *Matcher) step(s int32, b byte) int32 {
 // Scan adds to found the id of every phrase that occurs in text, folding
 // ASCII upper case to lower case on the fly.
 func (m *Matcher) Scan(text string, found *Set) {
-	var row uint32
-	delta, class := m.delta, &m.class
-	for i := 0; i < len(text); i++ {
-		v := delta[row+uint32(class[text[i]])]
-		row = v &^ outBit
-		if v&outBit == 0 {
-			continue
-		}
-		o := m.nodes[row/uint32(m.ncls)].out
+	m.run(text, func(o int32, i int) bool {
 		for ; m.outs[o] >= 0; o++ {
 			if id := m.outs[o]; m.pats[id].holds(text, i) {
 				found.Add(id)
 			}
 		}
-	}
+		return true
+	})
 }
 
 // Contains reports whether any phrase occurs in text, stopping at the
 // first.
 func (m *Matcher) Contains(text string) bool {
-	var row uint32
-	delta, class := m.delta, &m.class
-	for i := 0; i < len(text); i++ {
-		v := delta[row+uint32(class[text[i]])]
-		row = v &^ outBit
-		if v&outBit == 0 {
-			continue
-		}
-		o := m.nodes[row/uint32(m.ncls)].out
+	any := false
+	m.run(text, func(o int32, i int) bool {
 		for ; m.outs[o] >= 0; o++ {
 			if m.pats[m.outs[o]].holds(text, i) {
-				return true
+				any = true
+				return false
 			}
 		}
-	}
-	return false
+		return true
+	})
+	return any
 }
 
 // Stats describes the compiled automaton, for tuning.
 func (m *Matcher) Stats() string {
 	return fmt.Sprintf("%d phrases, %d states, %d byte classes, %d KiB of transitions",
-		len(m.pats), len(m.nodes), m.ncls, len(m.delta)*4/1024)
+		len(m.pats), len(m.nodes), m.ncls, (len(m.delta)*4+len(m.delta16)*2)/1024)
 }
 
 // Mask is Scan for a Matcher of at most 64 phrases: bit i of the result is
 // set when phrase i occurs in text.
 func (m *Matcher) Mask(text string) uint64 {
 	var mask uint64
-	var row uint32
-	delta, class := m.delta, &m.class
-	for i := 0; i < len(text); i++ {
-		v := delta[row+uint32(class[text[i]])]
-		row = v &^ outBit
-		if v&outBit == 0 {
-			continue
-		}
-		o := m.nodes[row/uint32(m.ncls)].out
+	m.run(text, func(o int32, i int) bool {
 		for ; m.outs[o] >= 0; o++ {
-			id := m.outs[o]
-			if m.pats[id].holds(text, i) {
+			if id := m.outs[o]; m.pats[id].holds(text, i) {
 				mask |= 1 << uint(id&63)
 			}
 		}
-	}
+		return true
+	})
 	return mask
 }
 
