@@ -375,7 +375,6 @@ func asciiLower(s string) string {
 	return s
 }
 
-
 // trimEOL drops the line end (LF, CRLF, or a stray run of them).
 func trimEOL(b []byte) []byte {
 	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {

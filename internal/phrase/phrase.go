@@ -33,10 +33,10 @@ type Matcher struct {
 	// are: state numbers, with out16 set where phrases end. Half the size,
 	// the table stays in cache.
 	delta16 []uint16
-	nodes []acNode
-	edges []acEdge // the edges of each node, sorted by byte
-	outs  []int32  // phrase ids; nodes[i].out indexes a run ending at -1
-	pats  []acPattern
+	nodes   []acNode
+	edges   []acEdge // the edges of each node, sorted by byte
+	outs    []int32  // phrase ids; nodes[i].out indexes a run ending at -1
+	pats    []acPattern
 }
 
 type acNode struct {
