@@ -297,13 +297,7 @@ func (pc *parseCmd) process(j job) result {
 	if j.err != nil {
 		return result{out: encodeLines([]line{{File: j.name, Error: j.err.Error()}}), failed: true}
 	}
-	var er *errReader
-	var r io.Reader // nil: the message is in j.data
-	if j.r != nil {
-		er = &errReader{r: j.r}
-		r = er
-	}
-	o, panicked := judge(pc.parser, pc.classifier, j.data, r)
+	o, panicked := judge(pc.parser, pc.classifier, j.data, j.r)
 	if j.close != nil {
 		j.close()
 	}
@@ -316,12 +310,12 @@ func (pc *parseCmd) process(j job) result {
 	}
 	lines := pc.lines(j.name, o)
 	failed := false
-	if er != nil && er.err != nil {
+	if o.ReadErr != nil {
 		// The message could not be read to its end: say so on its lines
 		// rather than the parser's view of the cut.
 		failed = true
 		for i := range lines {
-			lines[i].Error = fmt.Sprintf("reading input: %v", er.err)
+			lines[i].Error = fmt.Sprintf("reading input: %v", o.ReadErr)
 		}
 	}
 	return result{out: encodeLines(lines), failed: failed}
@@ -462,19 +456,4 @@ func encodeLines(lines []line) []byte {
 		}
 	}
 	return buf.Bytes()
-}
-
-// errReader remembers the first error of the underlying reader other than
-// io.EOF, so that a failing disk is told apart from a damaged message.
-type errReader struct {
-	r   io.Reader
-	err error
-}
-
-func (e *errReader) Read(p []byte) (int, error) {
-	n, err := e.r.Read(p)
-	if err != nil && err != io.EOF && e.err == nil {
-		e.err = err
-	}
-	return n, err
 }

@@ -17,6 +17,9 @@ type Outcome struct {
 	Results []classify.Result
 	// Err is the parse error, if any.
 	Err error
+	// ReadErr is the error of the reader Judge was given, other than
+	// io.EOF: the input failed, which is not the message's fault.
+	ReadErr error
 }
 
 // Judge parses one message with p and classifies it with c
@@ -24,8 +27,26 @@ type Outcome struct {
 // A parse error does not stop it: the partial report is classified and the
 // error kept in the Outcome.
 func Judge(p *dsn.Parser, c *classify.Classifier, r io.Reader) Outcome {
-	rep, err := p.Parse(r)
-	return settle(c, rep, err)
+	er := &errReader{r: r}
+	rep, err := p.Parse(er)
+	o := settle(c, rep, err)
+	o.ReadErr = er.err
+	return o
+}
+
+// errReader remembers the first error of the underlying reader other than
+// io.EOF, so that a failing disk is told apart from a damaged message.
+type errReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
 }
 
 // JudgeBytes is Judge for a message held in memory (dsn.Parser.ParseBytes).

@@ -3,7 +3,6 @@ package eval
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -67,25 +66,9 @@ func judgeFile(p *dsn.Parser, c *classify.Classifier, path string) (Outcome, err
 		return Outcome{}, fmt.Errorf("opening labelled message: %w", err)
 	}
 	defer f.Close()
-	rd := &errReader{r: f}
-	o := Judge(p, c, rd)
-	if rd.err != nil {
-		return Outcome{}, fmt.Errorf("reading %s: %w", path, rd.err)
+	o := Judge(p, c, f)
+	if o.ReadErr != nil {
+		return Outcome{}, fmt.Errorf("reading %s: %w", path, o.ReadErr)
 	}
 	return o, nil
-}
-
-// errReader remembers the first error of the underlying reader other than
-// io.EOF, so that a failing disk is told apart from a damaged message.
-type errReader struct {
-	r   io.Reader
-	err error
-}
-
-func (e *errReader) Read(p []byte) (int, error) {
-	n, err := e.r.Read(p)
-	if err != nil && err != io.EOF && e.err == nil {
-		e.err = err
-	}
-	return n, err
 }
