@@ -91,7 +91,7 @@ func fastDate(s string) (time.Time, bool) {
 	}
 	loc := time.UTC
 	if off != 0 {
-		loc = time.FixedZone("", off)
+		loc = zone(off)
 	}
 	return time.Date(year, time.Month(mon), day, clock[0], clock[1], clock[2], 0, loc), true
 }
@@ -109,4 +109,23 @@ func atoi(s string, minLen, maxLen int) (int, bool) {
 		n = n*10 + int(s[i]-'0')
 	}
 	return n, true
+}
+
+// zones holds a fixed zone for every quarter-hour offset from -14:00 to
+// +14:00, made once: time.FixedZone allocates at every call.
+var zones = func() (z [113]*time.Location) {
+	for i := range z {
+		z[i] = time.FixedZone("", (i-56)*15*60)
+	}
+	return z
+}()
+
+// zone returns the fixed zone for an offset in seconds east of UTC.
+func zone(off int) *time.Location {
+	if off%(15*60) == 0 {
+		if i := off/(15*60) + 56; i >= 0 && i < len(zones) {
+			return zones[i]
+		}
+	}
+	return time.FixedZone("", off)
 }

@@ -106,18 +106,21 @@ func isStockComment(c string) bool {
 	return false
 }
 
-// forEachField calls fn for every "Name: value" field of text, with the name
-// lower-cased and continuation lines unfolded. Blank and junk lines are
-// skipped.
+// forEachField calls fn for every field of text that statusKeys names, with
+// the name lower-cased and continuation lines unfolded. Blank lines, junk
+// lines and other fields are skipped.
 func forEachField(text string, fn func(key, value string)) {
 	var key string
-	var val strings.Builder
+	var val string    // the value when it is one line: a slice of text
+	var folded []byte // the value when continuation lines follow
 	emit := func() {
 		if key != "" {
-			fn(key, strings.TrimSpace(val.String()))
+			if folded != nil {
+				val = string(folded)
+			}
+			fn(key, strings.TrimSpace(val))
 		}
-		key = ""
-		val.Reset()
+		key, val, folded = "", "", nil
 	}
 	for len(text) > 0 {
 		line, rest, _ := strings.Cut(text, "\n")
@@ -129,8 +132,11 @@ func forEachField(text string, fn func(key, value string)) {
 		}
 		if line[0] == ' ' || line[0] == '\t' {
 			if key != "" {
-				val.WriteByte(' ')
-				val.WriteString(strings.TrimSpace(line))
+				if folded == nil {
+					folded = append([]byte(nil), val...)
+				}
+				folded = append(folded, ' ')
+				folded = append(folded, strings.TrimSpace(line)...)
 			}
 			continue
 		}
@@ -139,10 +145,29 @@ func forEachField(text string, fn func(key, value string)) {
 		if !ok || !isFieldName(k) {
 			continue
 		}
-		key = asciiLower(strings.TrimSpace(k))
-		val.WriteString(strings.TrimSpace(v))
+		key = statusKey(strings.TrimSpace(k))
+		val = strings.TrimSpace(v)
 	}
 	emit()
+}
+
+// statusKeys are the delivery-status (RFC 3464) and feedback-report (RFC
+// 5965) fields bounced reads, lower-case.
+var statusKeys = []string{
+	"reporting-mta", "arrival-date", "original-recipient", "final-recipient", "x-actual-recipient", "action",
+	"status", "remote-mta", "diagnostic-code", "last-attempt-date", "feedback-type", "user-agent",
+	"original-mail-from", "original-rcpt-to", "source-ip", "received-date", "reported-domain",
+}
+
+// statusKey returns a field name lower-cased when bounced reads the field,
+// else "".
+func statusKey(k string) string {
+	for _, c := range statusKeys {
+		if len(c) == len(k) && strings.EqualFold(c, k) {
+			return c
+		}
+	}
+	return ""
 }
 
 func isFieldName(s string) bool {
