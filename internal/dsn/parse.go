@@ -250,7 +250,12 @@ func (m *msg) walk(h header, src lines, depth int) {
 		}
 		m.addText(text, false)
 	case mt == "text/html":
-		// Reduced to text in finish, and only when no plain text came.
+		// Reduced to text in finish, and only when no plain text came: an
+		// HTML alternative after plain text is not even decoded.
+		if len(m.texts) > 0 {
+			drain(src)
+			return
+		}
 		m.addText(m.decode(h, ct, src, maxText-m.textBytes), true)
 	default:
 		// Attachments and the rest: skip without holding them.
