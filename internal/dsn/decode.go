@@ -167,14 +167,22 @@ func decodeReader(h header, r io.Reader) io.Reader {
 // table (filled by importing go-message/charset in main); us-ascii and utf-8
 // need none.
 func charsetReader(cs string, r io.Reader) (io.Reader, error) {
-	switch strings.ToLower(strings.Trim(cs, `" `)) {
-	case "utf-8", "utf8", "us-ascii", "ascii", "":
+	if isUTF8Name(cs) {
 		return r, nil
 	}
 	if message.CharsetReader == nil {
 		return nil, fmt.Errorf("charset %q: no charset tables", cs)
 	}
 	return message.CharsetReader(strings.ToLower(cs), r)
+}
+
+// isUTF8Name reports whether a charset name needs no conversion.
+func isUTF8Name(cs string) bool {
+	switch asciiLower(strings.Trim(cs, `" `)) {
+	case "utf-8", "utf8", "us-ascii", "ascii", "":
+		return true
+	}
+	return false
 }
 
 // limitReader reads at most n bytes, then fails with ErrTooLarge.

@@ -349,7 +349,7 @@ func (m *msg) decode(h header, ct mediaType, src lines, max int) string {
 	// QUIRK: KDDI labels UTF-8 text ISO-2022-JP; text that is already valid
 	// UTF-8 beyond ASCII is in no legacy charset, so it is kept as it is.
 	mislabelled := ct.charset != "" && !isASCII(raw) && utf8.Valid(raw)
-	if cs := ct.charset; cs != "" && !mislabelled && (strings.HasPrefix(ct.typ, "text/") || strings.HasPrefix(ct.typ, "message/")) {
+	if cs := ct.charset; cs != "" && !mislabelled && !isUTF8Name(cs) && (strings.HasPrefix(ct.typ, "text/") || strings.HasPrefix(ct.typ, "message/")) {
 		if cr, err := charsetReader(cs, bytes.NewReader(raw)); err == nil && cr != nil {
 			if conv := readBytes(cr, 4*max); len(conv) > 0 || len(raw) == 0 {
 				raw = conv
