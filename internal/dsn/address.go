@@ -21,7 +21,7 @@ func normalizeAddress(s string) string {
 	if strings.HasPrefix(s, `"`) && !strings.Contains(s, `"@`) || strings.HasSuffix(s, `"`) {
 		s = strings.Trim(s, `"`)
 	}
-	if s == "" || strings.ContainsAny(s, " \t") {
+	if s == "" || indexSpace(s) >= 0 {
 		// QUIRK: "user@example.com (Name)" and other trailing text.
 		if a := firstAddress(s); a != "" {
 			return a

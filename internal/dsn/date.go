@@ -38,7 +38,7 @@ func fastDate(s string) (time.Time, bool) {
 	var f [5]string
 	for i := range f {
 		s = strings.TrimLeft(s, " \t")
-		j := strings.IndexAny(s, " \t")
+		j := indexSpace(s)
 		if j < 0 {
 			j = len(s)
 		}

@@ -73,7 +73,7 @@ func (h header) contentType() mediaType {
 	}
 	typ, _, _ := strings.Cut(v, ";")
 	typ = strings.TrimSpace(typ)
-	if i := strings.IndexAny(typ, " \t"); i > 0 {
+	if i := indexSpace(typ); i > 0 {
 		typ = typ[:i] // QUIRK: "text/plain charset=..." without the semicolon.
 	}
 	mt := mediaType{typ: asciiLower(typ)}

@@ -271,7 +271,7 @@ func sniffBoundary(text string) string {
 		line, r, _ := strings.Cut(rest, "\n")
 		rest = r
 		line = strings.TrimRight(line, "\r")
-		if len(line) < 10 || !strings.HasPrefix(line, "--") || strings.ContainsAny(line, " \t") || strings.Trim(line, "-") == "" {
+		if len(line) < 10 || !strings.HasPrefix(line, "--") || indexSpace(line) >= 0 || strings.Trim(line, "-") == "" {
 			continue
 		}
 		if strings.Contains(rest, "\n"+line) {

@@ -150,6 +150,16 @@ func sendmailPrefix(s string) bool {
 	return j > 0 && findReplyCode(s[j+5:min(len(s), j+9)]) != 0
 }
 
+// indexSpace returns the index of the first space or tab in s, or -1.
+func indexSpace(s string) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == ' ' || s[i] == '\t' {
+			return i
+		}
+	}
+	return -1
+}
+
 // hasSuffixFold reports whether s ends with suffix, ignoring ASCII case.
 func hasSuffixFold(s, suffix string) bool {
 	return len(s) >= len(suffix) && strings.EqualFold(s[len(s)-len(suffix):], suffix)
