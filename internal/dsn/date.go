@@ -20,12 +20,22 @@ func parseDate(v string) time.Time {
 		return t
 	}
 	if t, err := mail.ParseDate(v); err == nil {
-		return t
+		return sane(t)
 	}
 	if t, err := mail.ParseDate(stripComments(v)); err == nil {
-		return t
+		return sane(t)
 	}
 	return time.Time{}
+}
+
+// sane returns t when it can be stored and sent as RFC 3339 (a year of four
+// digits, a zone within a day of UTC), else the zero time.
+func sane(t time.Time) time.Time {
+	_, off := t.Zone()
+	if t.Year() < 0 || t.Year() > 9999 || off <= -24*3600 || off >= 24*3600 {
+		return time.Time{}
+	}
+	return t
 }
 
 var months = [...]string{"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"}
@@ -82,7 +92,7 @@ func fastDate(s string) (time.Time, bool) {
 	}
 	zh, ok1 := atoi(z[1:3], 2, 2)
 	zm, ok2 := atoi(z[3:5], 2, 2)
-	if !ok1 || !ok2 || day > 31 || clock[0] > 23 || clock[1] > 59 || clock[2] > 60 {
+	if !ok1 || !ok2 || zh > 23 || zm > 59 || day < 1 || day > 31 || clock[0] > 23 || clock[1] > 59 || clock[2] > 60 {
 		return time.Time{}, false
 	}
 	off := (zh*60 + zm) * 60

@@ -88,6 +88,7 @@ func readSESJSON(rep *Report, text string) bool {
 		}
 		rep.ReportingMTA = stripType(n.Bounce.ReportingMTA)
 		at, _ := time.Parse(time.RFC3339, n.Bounce.Timestamp)
+		at = sane(at)
 		transient := n.Bounce.BounceType == "Transient"
 		for _, br := range n.Bounce.BouncedRecipients {
 			r := Recipient{
