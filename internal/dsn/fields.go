@@ -162,8 +162,12 @@ var statusKeys = []string{
 // statusKey returns a field name lower-cased when bounced reads the field,
 // else "".
 func statusKey(k string) string {
+	if k == "" {
+		return ""
+	}
+	first := k[0] | 0x20 // ASCII lower case
 	for _, c := range statusKeys {
-		if len(c) == len(k) && strings.EqualFold(c, k) {
+		if len(c) == len(k) && c[0] == first && strings.EqualFold(c, k) {
 			return c
 		}
 	}
