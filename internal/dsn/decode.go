@@ -2,11 +2,9 @@ package dsn
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"io"
-	"mime/quotedprintable"
 	"strings"
 
 	"github.com/emersion/go-message"
@@ -150,17 +148,27 @@ func unhex(c byte) (byte, bool) {
 	return 0, false
 }
 
-// decodeReader undoes the transfer encoding (RFC 2045 6) of a returned
-// message or returned headers, whose header fields carry their own
-// charsets. Unknown encodings pass through.
-func decodeReader(h header, r io.Reader) io.Reader {
-	switch asciiLower(strings.TrimSpace(h.get("content-transfer-encoding"))) {
+// readDecoded reads a body from src into buf, undoing its transfer encoding
+// (RFC 2045 6.7, 6.8) in memory: at most max decoded bytes; the rest of the
+// body is read and dropped. Other encodings (7bit, 8bit, binary, unknown
+// ones) pass through.
+func readDecoded(buf []byte, src lines, enc string, max int) []byte {
+	enc = asciiLower(strings.TrimSpace(enc))
+	limit := max
+	switch enc {
 	case "base64":
-		r = base64.NewDecoder(base64.StdEncoding, &base64Cleaner{r: r})
+		limit = max/3*4 + 4
 	case "quoted-printable":
-		r = quotedprintable.NewReader(r)
+		limit = max * 3
 	}
-	return r
+	raw := readAll(buf, src, limit)
+	switch enc {
+	case "base64":
+		raw = decodeBase64(raw)
+	case "quoted-printable":
+		raw = decodeQP(raw)
+	}
+	return raw[:min(len(raw), max)]
 }
 
 // charsetReader converts from a named charset to UTF-8 through go-message's
@@ -241,38 +249,4 @@ func (c *crReader) Read(p []byte) (int, error) {
 		i++
 	}
 	return n, err
-}
-
-// base64Cleaner drops bytes outside the base64 alphabet (line ends, spaces,
-// QUIRK: stray characters) so one bad line does not lose the part.
-type base64Cleaner struct {
-	r    io.Reader
-	done bool
-}
-
-func (c *base64Cleaner) Read(p []byte) (int, error) {
-	for {
-		if c.done {
-			return 0, io.EOF
-		}
-		n, err := c.r.Read(p)
-		j := 0
-		for _, b := range p[:n] {
-			switch {
-			case 'A' <= b && b <= 'Z', 'a' <= b && b <= 'z', '0' <= b && b <= '9', b == '+', b == '/', b == '=':
-				p[j] = b
-				j++
-			}
-		}
-		if err != nil {
-			c.done = true
-			if j > 0 {
-				return j, nil
-			}
-			return 0, err
-		}
-		if j > 0 {
-			return j, nil
-		}
-	}
 }

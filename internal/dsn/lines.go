@@ -85,33 +85,3 @@ func readAll(buf []byte, src lines, max int) []byte {
 		}
 	}
 }
-
-// readerLines reads the lines of an io.Reader that is not buffered (a
-// transfer decoder), bounded: returned messages encoded in base64 are rare
-// and only their header is wanted.
-func readerLines(r io.Reader, max int) lines {
-	return &sliceLines{b: readBytes(r, max)}
-}
-
-// linesReader reads lines as an io.Reader, for the transfer decoders.
-type linesReader struct {
-	src     lines
-	pending []byte
-	err     error
-}
-
-func (l *linesReader) Read(p []byte) (int, error) {
-	for len(l.pending) == 0 {
-		if l.err != nil {
-			return 0, l.err
-		}
-		var err error
-		l.pending, err = l.src.ReadSlice('\n')
-		if err != nil && err != bufio.ErrBufferFull {
-			l.err = err
-		}
-	}
-	n := copy(p, l.pending)
-	l.pending = l.pending[n:]
-	return n, nil
-}

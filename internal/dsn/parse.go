@@ -285,10 +285,11 @@ func sniffBoundary(text string) string {
 // returned headers; a returned message that is itself a notice is read as
 // one.
 func (m *msg) walkOriginal(h header, src lines, withBody bool, depth int) {
-	if enc := h.get("content-transfer-encoding"); enc != "" && !strings.EqualFold(enc, "7bit") &&
-		!strings.EqualFold(enc, "8bit") && !strings.EqualFold(enc, "binary") {
-		// QUIRK: an encoded message/rfc822 (RFC 2046 5.2.1 forbids it).
-		src = readerLines(decodeReader(h, &linesReader{src: src}), maxStatusBytes)
+	if enc := asciiLower(h.get("content-transfer-encoding")); enc == "base64" || enc == "quoted-printable" {
+		// QUIRK: an encoded message/rfc822 (RFC 2046 5.2.1 forbids it):
+		// decoded in a buffer of its own, since a forwarded notice inside
+		// is walked while m.decoded is in use.
+		src = &sliceLines{b: readDecoded(nil, src, enc, maxStatusBytes)}
 	}
 	oh, rest, err := readHeader(src, m.corr, &m.hdr)
 	if err != nil {
@@ -327,25 +328,8 @@ func (m *msg) decode(h header, ct mediaType, src lines, max int) string {
 		drain(src)
 		return ""
 	}
-	enc := asciiLower(strings.TrimSpace(h.get("content-transfer-encoding")))
-	limit := max
-	switch enc {
-	case "base64":
-		limit = max/3*4 + 4
-	case "quoted-printable":
-		limit = max * 3
-	}
-	raw := readAll(m.decoded[:0], src, limit)
+	raw := readDecoded(m.decoded[:0], src, h.get("content-transfer-encoding"), max)
 	m.decoded = raw[:0]
-	switch enc {
-	case "base64":
-		raw = decodeBase64(raw)
-	case "quoted-printable":
-		raw = decodeQP(raw)
-	}
-	if len(raw) > max {
-		raw = raw[:max]
-	}
 	// QUIRK: KDDI labels UTF-8 text ISO-2022-JP; text that is already valid
 	// UTF-8 beyond ASCII is in no legacy charset, so it is kept as it is.
 	mislabelled := ct.charset != "" && !isASCII(raw) && utf8.Valid(raw)

@@ -1,6 +1,10 @@
 package dsn
 
-import "testing"
+import (
+	"encoding/base64"
+	"strings"
+	"testing"
+)
 
 // The marker phrases are scanned into one 64-bit mask.
 func TestMarkerPhrasesFit(t *testing.T) {
@@ -51,6 +55,28 @@ func TestDecodeBase64(t *testing.T) {
 	} {
 		if got := string(decodeBase64([]byte(in))); got != want {
 			t.Errorf("decodeBase64(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// An original message/rfc822 part in base64 (RFC 2046 5.2.1 forbids it, some
+// MTAs do it) still gives the original's header.
+func TestEncodedOriginal(t *testing.T) {
+	orig := base64.StdEncoding.EncodeToString([]byte("Message-ID: <o-1@example.com>\r\nSubject: Hi\r\n\r\nbody\r\n"))
+	m := "From: MAILER-DAEMON@mx.example.net\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\n\n" +
+		"--b\nContent-Type: message/delivery-status\n\nFinal-Recipient: rfc822; a@example.org\nAction: failed\nStatus: 5.1.1\n\n" +
+		"--b\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n" + orig + "\n--b--\n"
+	var p Parser
+	for _, parse := range []func() (*Report, error){
+		func() (*Report, error) { return p.Parse(strings.NewReader(m)) },
+		func() (*Report, error) { return p.ParseBytes([]byte(m)) },
+	} {
+		rep, err := parse()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Original.MessageID != "o-1@example.com" || rep.Original.Subject != "Hi" {
+			t.Errorf("original = %+v, want o-1@example.com, Hi", rep.Original)
 		}
 	}
 }
