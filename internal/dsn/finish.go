@@ -61,8 +61,7 @@ func (m *msg) finish(rep *Report) {
 		rep.Original = m.original(m.orig)
 	}
 
-	if rep.Kind == NotBounce || rep.Kind == "" {
-		rep.Kind = NotBounce
+	if rep.Kind == NotBounce {
 		if m.isAutoReply() {
 			rep.Kind = AutoReply
 			rep.Format = "rfc3834"

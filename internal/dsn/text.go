@@ -352,20 +352,6 @@ func isReplySubject(s string) bool {
 // the text that are not the sender's, the notice's own or the mail
 // system's.
 func (m *msg) noticeAddresses(rep *Report, notice string) []addrSpan {
-	skip := map[string]bool{}
-	for _, a := range []string{rep.From, rep.To, m.top.get("return-path"), m.top.get("reply-to")} {
-		if n := normalizeAddress(a); n != "" {
-			skip[asciiLower(n)] = true
-		}
-		for _, s := range findAddresses(a, 4) {
-			skip[asciiLower(s.addr)] = true
-		}
-	}
-	if m.origFound {
-		for _, s := range findAddresses(m.orig.get("from"), 2) {
-			skip[asciiLower(s.addr)] = true
-		}
-	}
 	var out []addrSpan
 	seen := map[string]bool{}
 	lnotice := m.lnotice
@@ -383,8 +369,24 @@ func (m *msg) noticeAddresses(rep *Report, notice string) []addrSpan {
 		out = append(out, a)
 	}
 	if len(out) > 0 {
-		sortSpans(out)
+		slices.SortStableFunc(out, func(a, b addrSpan) int { return a.start - b.start })
 		return out
+	}
+	// The sender's, the notice's own and the mail system's addresses are
+	// not recipients, unless they start a line of their own.
+	skip := map[string]bool{}
+	for _, a := range []string{rep.From, rep.To, m.top.get("return-path"), m.top.get("reply-to")} {
+		if n := normalizeAddress(a); n != "" {
+			skip[asciiLower(n)] = true
+		}
+		for _, s := range findAddresses(a, 4) {
+			skip[asciiLower(s.addr)] = true
+		}
+	}
+	if m.origFound {
+		for _, s := range findAddresses(m.orig.get("from"), 2) {
+			skip[asciiLower(s.addr)] = true
+		}
 	}
 	// Most notices list failed recipients one per line ("<a@b>: host said",
 	// "  a@b", "a@b on <date>"); when some addresses stand so, only those
@@ -423,14 +425,6 @@ func (m *msg) noticeAddresses(rep *Report, notice string) []addrSpan {
 // line, as failed recipients are in most notices.
 func startsLine(s string, i int) bool {
 	return strings.TrimLeft(s[nearLineStart(s, i):i], " \t<\"'") == ""
-}
-
-func sortSpans(s []addrSpan) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j].start < s[j-1].start; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
 }
 
 // lineStart returns the offset of the start of the line holding offset i.
