@@ -248,10 +248,8 @@ func (m *msg) completeFromText(r *Recipient, notice string) {
 	// the Status field the reporting MTA derived (QUIRK: Sendmail writes
 	// 5.1.1 for "550 5.7.1 IP address blacklisted"; Amazon SES writes
 	// "5.0.0 (permanent failure)").
-	if !isVague(st) || r.Status.IsZero() {
-		if !st.IsZero() {
-			r.Status = st
-		}
+	if !st.IsZero() && (r.Status.IsZero() || !isVague(st)) {
+		r.Status = st
 	}
 	if r.Diagnostic != "" && r.ReplyCode != 0 && !isVague(r.Status) && r.Command != "" {
 		return

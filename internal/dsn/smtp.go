@@ -125,8 +125,8 @@ func codes(diag string) (code int, st Status) {
 	st, _ = findStatus(diag)
 	for st.Class == 2 {
 		// A transcript's "250 2.1.5 Ok" is not the failure; look further.
-		i := strings.Index(diag, st.String())
-		diag = diag[i+5:]
+		ss := st.String()
+		diag = diag[strings.Index(diag, ss)+len(ss):]
 		st, _ = findStatus(diag)
 	}
 	return code, st
