@@ -80,6 +80,20 @@ func (e *configError) Is(target error) bool {
 	return target == errConfig
 }
 
+// loadPipeline loads the configuration at path and builds the parser and
+// the classifier it describes; a bad rule is a configuration error.
+func loadPipeline(path string) (*Config, *dsn.Parser, *classify.Classifier, error) {
+	cfg, err := loadConfig(path)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cl, err := cfg.classifier()
+	if err != nil {
+		return nil, nil, nil, &configError{path, err}
+	}
+	return cfg, cfg.parser(), cl, nil
+}
+
 // loadConfig reads the configuration file at path; "" gives the defaults.
 // Unknown keys and values of the wrong type are errors giving the line and
 // column; a bad value is an error naming the key.

@@ -39,19 +39,15 @@ func runEval(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	if len(operands) != 1 {
 		return &usageError{msg: "eval: give exactly one DIR"}
 	}
-	cfg, err := loadConfig(*configPath)
+	_, p, cl, err := loadPipeline(*configPath)
 	if err != nil {
 		return err
-	}
-	cl, err := cfg.classifier()
-	if err != nil {
-		return &configError{*configPath, err}
 	}
 	labels, err := eval.LoadLabels(*labelsPath)
 	if err != nil {
 		return err
 	}
-	t, err := eval.Run(ctx, cfg.parser(), cl, operands[0], labels)
+	t, err := eval.Run(ctx, p, cl, operands[0], labels)
 	if err != nil {
 		return err
 	}

@@ -44,16 +44,12 @@ func runParse(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if len(operands) == 0 {
 		operands = []string{"-"}
 	}
-	cfg, err := loadConfig(*configPath)
+	cfg, p, cl, err := loadPipeline(*configPath)
 	if err != nil {
 		return err
 	}
-	cl, err := cfg.classifier()
-	if err != nil {
-		return &configError{*configPath, err}
-	}
 	pc := &parseCmd{
-		parser:     cfg.parser(),
+		parser:     p,
 		classifier: cl,
 		explain:    *explain,
 		maxBytes:   cfg.Parse.MaxBytes,
