@@ -4,7 +4,6 @@
 package phrase
 
 import (
-	"fmt"
 	"math/bits"
 	"sort"
 	"strings"
@@ -341,28 +340,6 @@ func (m *Matcher) Scan(text string, found *Set) {
 		}
 		return true
 	})
-}
-
-// Contains reports whether any phrase occurs in text, stopping at the
-// first.
-func (m *Matcher) Contains(text string) bool {
-	any := false
-	m.run(text, func(o int32, i int) bool {
-		for ; m.outs[o] >= 0; o++ {
-			if m.pats[m.outs[o]].holds(text, i) {
-				any = true
-				return false
-			}
-		}
-		return true
-	})
-	return any
-}
-
-// Stats describes the compiled automaton, for tuning.
-func (m *Matcher) Stats() string {
-	return fmt.Sprintf("%d phrases, %d states, %d byte classes, %d KiB of transitions",
-		len(m.pats), len(m.nodes), m.ncls, (len(m.delta)*4+len(m.delta16)*2)/1024)
 }
 
 // Mask is Scan for a Matcher of at most 64 phrases: bit i of the result is
