@@ -1,0 +1,529 @@
+package store
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"net/mail"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/bounced/bounced/internal/classify"
+	"github.com/bounced/bounced/internal/dsn"
+)
+
+// ParserVersion is stored with every message: raise it when a change to
+// the parser or the rules changes results, so that `bounced reclassify`
+// can tell old rows.
+const ParserVersion = 1
+
+// Message is one analysed message to save.
+type Message struct {
+	// Where it was read. An imported message has Account "" and Mailbox
+	// "import" and UID 0, and is known by its digest.
+	Account, Mailbox string
+	UIDValidity, UID uint32
+	// Source is the file an imported message came from.
+	Source     string
+	ReceivedAt time.Time
+	// Raw is the message as read; its digest and size are taken from it,
+	// and it is kept when the store keeps raw messages.
+	Raw []byte
+	// Report and Results are the parser's and the classifier's answers
+	// (Results has one entry per Report.Recipients).
+	Report  *dsn.Report
+	Results []classify.Result
+	// ParseErr is the parse error, if any: the message is still saved.
+	ParseErr error
+}
+
+// Checkpoint is where reading a mailbox stopped.
+type Checkpoint struct {
+	Account, Mailbox string
+	UIDValidity      uint32
+	LastUID          uint32
+}
+
+// Batch is the messages saved in one transaction, and the checkpoint
+// saved with them.
+type Batch struct {
+	Messages   []Message
+	Checkpoint *Checkpoint
+}
+
+// Saved counts what a Save wrote.
+type Saved struct {
+	Messages   int // new message rows
+	Duplicates int // messages already stored
+	Bounces    int // new recipient rows
+	Suppressed int // addresses whose suppression was added or renewed
+}
+
+// Save writes a batch in one transaction. It is idempotent: a message
+// already stored (same account, mailbox, UIDVALIDITY and UID; or, for an
+// import, same content) is skipped, and a recipient of a notice already
+// stored from another mailbox (same Message-ID) keeps one row. The
+// suppression list and the daily counts are brought up to date in the
+// same transaction.
+func (s *Store) Save(ctx context.Context, b Batch) (Saved, error) {
+	var out Saved
+	err := s.inTx(ctx, "saving messages", func(tx pgx.Tx) error {
+		ids, err := insertMessages(ctx, tx, b.Messages)
+		if err != nil {
+			return err
+		}
+		out.Messages = len(ids)
+		out.Duplicates = len(b.Messages) - len(ids)
+		if s.keepRaw {
+			if err := insertRaw(ctx, tx, b.Messages, ids); err != nil {
+				return err
+			}
+		}
+		var rows bounceRows
+		for i := range b.Messages {
+			if id, ok := ids[i]; ok {
+				rows.add(id, &b.Messages[i])
+			}
+		}
+		added, err := rows.insert(ctx, tx)
+		if err != nil {
+			return err
+		}
+		out.Bounces = len(added)
+		if out.Suppressed, err = s.upkeep(ctx, tx, s.affected(added), false); err != nil {
+			return err
+		}
+		if err := addDays(ctx, tx, added, nil); err != nil {
+			return err
+		}
+		if b.Checkpoint != nil {
+			return saveCheckpoint(ctx, tx, *b.Checkpoint)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// insertMessages inserts the message rows not already stored and returns
+// their ids by index into msgs.
+func insertMessages(ctx context.Context, tx pgx.Tx, msgs []Message) (map[int]int64, error) {
+	n := len(msgs)
+	var (
+		account, mailbox, kind, format, sender, subject = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		uidValidity, uid, size                          = make([]int64, n), make([]int64, n), make([]int64, n)
+		digest                                          = make([][]byte, n)
+		source, messageID, origID, parseErr             = make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
+		received                                        = make([]time.Time, n)
+		original                                        = make([]string, n)
+	)
+	keys := make(map[string]int, n)
+	for i := range msgs {
+		m := &msgs[i]
+		rep := m.Report
+		if rep == nil {
+			rep = &dsn.Report{Kind: dsn.NotBounce}
+		}
+		if m.Mailbox == "" {
+			return nil, fmt.Errorf("saving messages: message %d has no mailbox", i)
+		}
+		sum := sha256.Sum256(m.Raw)
+		account[i], mailbox[i] = m.Account, m.Mailbox
+		uidValidity[i], uid[i] = int64(m.UIDValidity), int64(m.UID)
+		digest[i], size[i] = sum[:], int64(len(m.Raw))
+		source[i] = nonEmpty(m.Source)
+		received[i] = m.ReceivedAt
+		if received[i].IsZero() {
+			received[i] = time.Now()
+		}
+		kind[i], format[i] = string(rep.Kind), rep.Format
+		messageID[i] = nonEmpty(rep.MessageID)
+		sender[i], subject[i] = clean(rep.From), clean(rep.Subject)
+		origID[i] = nonEmpty(rep.Original.MessageID)
+		original[i] = originalJSON(&rep.Original)
+		if m.ParseErr != nil {
+			e := clean(m.ParseErr.Error())
+			parseErr[i] = &e
+		}
+		keys[messageKey(m.Account, m.Mailbox, uidValidity[i], uid[i], digest[i])] = i
+	}
+	rows, err := tx.Query(ctx, `
+		INSERT INTO message (account, mailbox, uid_validity, uid, digest, size, source, received_at,
+			kind, format, message_id, sender, subject, original_message_id, original, parse_error, parser_version)
+		SELECT *, $17::integer FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bytea[],
+			$6::bigint[], $7::text[], $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[],
+			$13::text[], $14::text[], $15::jsonb[], $16::text[])
+		ON CONFLICT DO NOTHING
+		RETURNING id, account, mailbox, uid_validity, uid, digest`,
+		account, mailbox, uidValidity, uid, digest, size, source, received, kind, format, messageID,
+		sender, subject, origID, original, parseErr, ParserVersion)
+	if err != nil {
+		return nil, dbError("saving messages", err)
+	}
+	ids := make(map[int]int64, n)
+	for rows.Next() {
+		var (
+			id, uv, u int64
+			acc, mb   string
+			dg        []byte
+		)
+		if err := rows.Scan(&id, &acc, &mb, &uv, &u, &dg); err != nil {
+			return nil, dbError("saving messages", err)
+		}
+		if i, ok := keys[messageKey(acc, mb, uv, u, dg)]; ok {
+			ids[i] = id
+		}
+	}
+	return ids, dbError("saving messages", rows.Err())
+}
+
+// messageKey identifies a message as the unique indexes do: by mailbox
+// and UID, or by content for an import.
+func messageKey(account, mailbox string, uidValidity, uid int64, digest []byte) string {
+	if uid > 0 {
+		return fmt.Sprintf("u\x00%s\x00%s\x00%d\x00%d", account, mailbox, uidValidity, uid)
+	}
+	return "d\x00" + string(digest)
+}
+
+// originalJSON encodes what the notice says of the original message.
+func originalJSON(o *dsn.Original) string {
+	v := map[string]any{}
+	put := func(k, s string) {
+		if s = clean(s); s != "" {
+			v[k] = s
+		}
+	}
+	put("from", o.From)
+	put("to", o.To)
+	put("subject", o.Subject)
+	put("list_id", o.ListID)
+	if !o.Date.IsZero() {
+		v["date"] = o.Date.UTC().Format(time.RFC3339)
+	}
+	if len(o.Headers) > 0 {
+		h := make(map[string]string, len(o.Headers))
+		for k, s := range o.Headers {
+			h[k] = clean(s)
+		}
+		v["headers"] = h
+	}
+	b, _ := json.Marshal(v) // strings and maps of strings always marshal
+	return string(b)
+}
+
+// insertRaw keeps the raw source of the new messages, gzip-compressed.
+func insertRaw(ctx context.Context, tx pgx.Tx, msgs []Message, ids map[int]int64) error {
+	var (
+		refs []int64
+		raws [][]byte
+		buf  bytes.Buffer
+	)
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed) // a valid level never errs
+	for i, id := range ids {
+		buf.Reset()
+		zw.Reset(&buf)
+		zw.Write(msgs[i].Raw) // writes to a bytes.Buffer don't fail
+		zw.Close()
+		refs = append(refs, id)
+		raws = append(raws, bytes.Clone(buf.Bytes()))
+	}
+	if len(refs) == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO message_raw (message, encoding, raw)
+		SELECT m, 'gzip', r FROM unnest($1::bigint[], $2::bytea[]) AS t(m, r)`, refs, raws)
+	return dbError("saving raw messages", err)
+}
+
+// bounceRows gathers recipient rows as columns, for one INSERT.
+type bounceRows struct {
+	message                                          []int64
+	position, replyCode                              []*int32
+	kind, recipient, domain, action, scope, rule, dg []string
+	noticeID, origRcpt, status, command, remote      []*string
+	reporting, cause, severity, feedback             []*string
+	at                                               []time.Time
+}
+
+// add appends the rows of message m, stored as id: one per recipient of a
+// bounce or delay, one per complaining recipient of a complaint.
+func (r *bounceRows) add(id int64, m *Message) {
+	rep := m.Report
+	if rep == nil {
+		return
+	}
+	at := bounceTime(rep, time.Time{}, m.ReceivedAt)
+	switch rep.Kind {
+	case dsn.Bounce, dsn.Delay:
+		for i := range rep.Recipients {
+			rc := &rep.Recipients[i]
+			var res classify.Result
+			if i < len(m.Results) {
+				res = m.Results[i]
+			}
+			if !res.Cause.Valid() {
+				res = classify.Result{Cause: classify.Unknown, Severity: classify.Hard, Scope: classify.ScopeUnknown, Rule: "none"}
+			}
+			if !res.Severity.Valid() {
+				res.Severity = classify.Hard
+			}
+			r.row(id, i, rep, string(rep.Kind), rc.Recipient, string(rc.Action))
+			r.origRcpt = append(r.origRcpt, nonEmpty(rc.OriginalRecipient))
+			r.status = append(r.status, nonEmpty(rc.Status.String()))
+			var code *int32
+			if rc.ReplyCode >= 200 && rc.ReplyCode <= 599 {
+				c := int32(rc.ReplyCode)
+				code = &c
+			}
+			r.replyCode = append(r.replyCode, code)
+			r.dg = append(r.dg, clean(rc.Diagnostic))
+			r.command = append(r.command, nonEmpty(rc.Command))
+			r.remote = append(r.remote, nonEmpty(rc.RemoteMTA))
+			mta := rc.ReportingMTA
+			if mta == "" {
+				mta = rep.ReportingMTA
+			}
+			r.reporting = append(r.reporting, nonEmpty(mta))
+			c, sv := string(res.Cause), string(res.Severity)
+			r.cause = append(r.cause, &c)
+			r.severity = append(r.severity, &sv)
+			r.scope = append(r.scope, string(res.Cause.Scope()))
+			r.rule = append(r.rule, res.Rule)
+			r.feedback = append(r.feedback, nil)
+			r.at = append(r.at, bounceTime(rep, rc.LastAttempt, m.ReceivedAt))
+		}
+	case dsn.Complaint:
+		for i, addr := range complainants(rep) {
+			r.row(id, i, rep, string(dsn.Complaint), addr, "complained")
+			r.origRcpt = append(r.origRcpt, nil)
+			r.status = append(r.status, nil)
+			r.replyCode = append(r.replyCode, nil)
+			r.dg = append(r.dg, "")
+			r.command = append(r.command, nil)
+			r.remote = append(r.remote, nil)
+			r.reporting = append(r.reporting, nil)
+			r.cause = append(r.cause, nil)
+			r.severity = append(r.severity, nil)
+			r.scope = append(r.scope, string(classify.ScopeRecipient))
+			ft := "abuse"
+			if rep.Feedback != nil && rep.Feedback.Type != "" {
+				ft = strings.ToLower(rep.Feedback.Type)
+			}
+			r.rule = append(r.rule, "complaint:"+ft)
+			r.feedback = append(r.feedback, &ft)
+			at2 := at
+			if rep.Feedback != nil && sane(rep.Feedback.ArrivalDate, m.ReceivedAt) {
+				at2 = rep.Feedback.ArrivalDate
+			}
+			r.at = append(r.at, at2)
+		}
+	}
+}
+
+// row appends the columns every row has.
+func (r *bounceRows) row(id int64, pos int, rep *dsn.Report, kind, rcpt, action string) {
+	rcpt = clean(rcpt)
+	r.message = append(r.message, id)
+	p := int32(min(pos, 32767))
+	r.position = append(r.position, &p)
+	r.noticeID = append(r.noticeID, nonEmpty(rep.MessageID))
+	r.kind = append(r.kind, kind)
+	r.recipient = append(r.recipient, rcpt)
+	r.domain = append(r.domain, domainOf(rcpt))
+	r.action = append(r.action, action)
+}
+
+// complainants gives the addresses a complaint is about: the feedback
+// report's Original-Rcpt-To, else the returned message's To.
+func complainants(rep *dsn.Report) []string {
+	var out []string
+	if rep.Feedback != nil {
+		for _, a := range rep.Feedback.OriginalRcptTo {
+			if a = normalize(a); a != "" && !slices.Contains(out, a) {
+				out = append(out, a)
+			}
+		}
+	}
+	if len(out) == 0 && rep.Original.To != "" {
+		if as, err := mail.ParseAddressList(rep.Original.To); err == nil {
+			for _, a := range as {
+				if n := normalize(a.Address); n != "" && !slices.Contains(out, n) {
+					out = append(out, n)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// normalize lower-cases an address's domain, as the parser does.
+func normalize(a string) string {
+	a = strings.Trim(strings.TrimSpace(a), "<>")
+	i := strings.LastIndexByte(a, '@')
+	if i <= 0 || i == len(a)-1 {
+		return ""
+	}
+	return a[:i+1] + strings.ToLower(a[i+1:])
+}
+
+// insert writes the rows and returns those that were new (a recipient of
+// a notice already stored from another mailbox is skipped).
+func (r *bounceRows) insert(ctx context.Context, tx pgx.Tx) ([]added, error) {
+	if len(r.message) == 0 {
+		return nil, nil
+	}
+	rows, err := tx.Query(ctx, `
+		INSERT INTO bounce (message, position, notice_id, kind, recipient, domain, original_recipient, action,
+			status, reply_code, diagnostic, command, remote_mta, reporting_mta, cause, severity, scope, rule,
+			feedback_type, bounced_at)
+		SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::text[], $4::text[], $5::text[], $6::text[],
+			$7::text[], $8::text[], $9::text[], $10::smallint[], $11::text[], $12::text[], $13::text[],
+			$14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::timestamptz[])
+		ON CONFLICT DO NOTHING
+		RETURNING recipient, kind, coalesce(cause, ''), coalesce(severity, ''), bounced_at`,
+		r.message, r.position, r.noticeID, r.kind, r.recipient, r.domain, r.origRcpt, r.action, r.status,
+		r.replyCode, r.dg, r.command, r.remote, r.reporting, r.cause, r.severity, r.scope, r.rule, r.feedback, r.at)
+	if err != nil {
+		return nil, dbError("saving recipients", err)
+	}
+	return scanAdded(rows, "saving recipients")
+}
+
+// added is a recipient row just written (or, for reclassify, removed).
+type added struct {
+	recipient, kind, cause, severity string
+	at                               time.Time
+}
+
+func scanAdded(rows pgx.Rows, doing string) ([]added, error) {
+	var out []added
+	for rows.Next() {
+		var a added
+		if err := rows.Scan(&a.recipient, &a.kind, &a.cause, &a.severity, &a.at); err != nil {
+			return nil, dbError(doing, err)
+		}
+		out = append(out, a)
+	}
+	return out, dbError(doing, rows.Err())
+}
+
+// addDays adds the rows plus to the daily counts and takes the rows minus
+// away, in key order so that concurrent batches don't deadlock.
+func addDays(ctx context.Context, tx pgx.Tx, plus, minus []added) error {
+	type key struct{ day, kind, cause, severity string }
+	counts := map[key]int64{}
+	for _, a := range plus {
+		counts[key{a.at.UTC().Format(time.DateOnly), a.kind, a.cause, a.severity}]++
+	}
+	for _, a := range minus {
+		counts[key{a.at.UTC().Format(time.DateOnly), a.kind, a.cause, a.severity}]--
+	}
+	for k, n := range counts {
+		if n == 0 {
+			delete(counts, k)
+		}
+	}
+	if len(counts) == 0 {
+		return nil
+	}
+	keys := make([]key, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		return strings.Compare(a.day+a.kind+a.cause+a.severity, b.day+b.kind+b.cause+b.severity)
+	})
+	var days, kinds, causes, sevs []string
+	var ns []int64
+	for _, k := range keys {
+		days, kinds, causes, sevs = append(days, k.day), append(kinds, k.kind), append(causes, k.cause), append(sevs, k.severity)
+		ns = append(ns, counts[k])
+	}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO bounce_day AS d (day, kind, cause, severity, n)
+		SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::text[], $5::bigint[])
+		ON CONFLICT (day, kind, cause, severity) DO UPDATE SET n = greatest(d.n + excluded.n, 0)`,
+		days, kinds, causes, sevs, ns)
+	return dbError("counting bounces by day", err)
+}
+
+func saveCheckpoint(ctx context.Context, tx pgx.Tx, c Checkpoint) error {
+	_, err := tx.Exec(ctx, `
+		INSERT INTO checkpoint (account, mailbox, uid_validity, last_uid) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (account, mailbox) DO UPDATE SET uid_validity = excluded.uid_validity,
+			last_uid = CASE WHEN checkpoint.uid_validity = excluded.uid_validity
+				THEN greatest(checkpoint.last_uid, excluded.last_uid) ELSE excluded.last_uid END,
+			updated_at = now()`,
+		c.Account, c.Mailbox, int64(c.UIDValidity), int64(c.LastUID))
+	return dbError("saving the checkpoint", err)
+}
+
+// Checkpoint reads where reading account's mailbox stopped; ErrNotFound
+// when it was never read.
+func (s *Store) Checkpoint(ctx context.Context, account, mailbox string) (Checkpoint, error) {
+	c := Checkpoint{Account: account, Mailbox: mailbox}
+	var uv, last int64
+	err := s.pool.QueryRow(ctx, `SELECT uid_validity, last_uid FROM checkpoint WHERE account = $1 AND mailbox = $2`,
+		account, mailbox).Scan(&uv, &last)
+	if err == pgx.ErrNoRows {
+		return c, ErrNotFound
+	}
+	c.UIDValidity, c.LastUID = uint32(uv), uint32(last)
+	return c, dbError("reading the checkpoint", err)
+}
+
+// bounceTime is when a recipient bounced: its last attempt, else the
+// notice's date, else when the notice was received. A date far from the
+// time received (a wrong clock) is passed over.
+func bounceTime(rep *dsn.Report, lastAttempt, received time.Time) time.Time {
+	for _, t := range []time.Time{lastAttempt, rep.ArrivalDate, rep.Date} {
+		if sane(t, received) {
+			return t
+		}
+	}
+	if received.IsZero() {
+		return time.Now()
+	}
+	return received
+}
+
+// sane reports whether t is set and, when received is known, no later than
+// a day after it nor more than a year before it.
+func sane(t, received time.Time) bool {
+	if t.IsZero() {
+		return false
+	}
+	if received.IsZero() {
+		return true
+	}
+	return !t.After(received.Add(24*time.Hour)) && !t.Before(received.AddDate(-1, 0, 0))
+}
+
+func domainOf(addr string) string {
+	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
+		return strings.ToLower(addr[i+1:])
+	}
+	return ""
+}
+
+// clean makes text storable: PostgreSQL text holds no NUL byte and only
+// valid UTF-8.
+func clean(s string) string {
+	if strings.IndexByte(s, 0) >= 0 {
+		s = strings.ReplaceAll(s, "\x00", "")
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+func nonEmpty(s string) *string {
+	if s = clean(s); s == "" {
+		return nil
+	}
+	return &s
+}

@@ -1,0 +1,101 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Count is one line of Stats: a group and its numbers of rows.
+type Count struct {
+	// Key is the group: a cause ("complaint" for complaints), a domain, or
+	// a day (YYYY-MM-DD).
+	Key string `json:"key"`
+	// Bounces counts the failed recipients, Hard and Soft by severity,
+	// Delays the delayed ones, Complaints the complaints.
+	Bounces    int64 `json:"bounces"`
+	Hard       int64 `json:"hard"`
+	Soft       int64 `json:"soft"`
+	Delays     int64 `json:"delays"`
+	Complaints int64 `json:"complaints"`
+	// Recipient counts the bounces of recipient scope: those that speak
+	// against the address (by domain only).
+	Recipient int64 `json:"recipient_scope,omitempty"`
+}
+
+// StatsBy names a grouping of Stats.
+type StatsBy string
+
+// The groupings.
+const (
+	ByCause  StatsBy = "cause"
+	ByDomain StatsBy = "domain"
+	ByDay    StatsBy = "day"
+)
+
+// Stats counts what bounced in [since, until) (a zero bound is open).
+// Counts by cause and by day come from the daily table kept on write, so
+// they cover rows that retention has deleted and cost the same at any
+// size; by domain they come from the rows, the top limit domains (0: 50).
+func (s *Store) Stats(ctx context.Context, by StatsBy, since, until time.Time, limit int) ([]Count, error) {
+	const doing = "counting bounces"
+	if limit <= 0 {
+		limit = 50
+	}
+	var sql string
+	switch by {
+	case ByDomain:
+		sql = `
+		SELECT domain,
+			count(*) FILTER (WHERE kind = 'bounce'),
+			count(*) FILTER (WHERE kind = 'bounce' AND severity = 'hard'),
+			count(*) FILTER (WHERE kind = 'bounce' AND severity = 'soft'),
+			count(*) FILTER (WHERE kind = 'delay'),
+			count(*) FILTER (WHERE kind = 'complaint'),
+			count(*) FILTER (WHERE kind = 'bounce' AND scope = 'recipient')
+		FROM bounce
+		WHERE ($1::timestamptz IS NULL OR bounced_at >= $1) AND ($2::timestamptz IS NULL OR bounced_at < $2)
+		GROUP BY domain ORDER BY count(*) DESC, domain LIMIT $3`
+	case ByDay, ByCause:
+		key := "to_char(day, 'YYYY-MM-DD')"
+		order := "1"
+		if by == ByCause {
+			key = "CASE WHEN kind = 'complaint' THEN 'complaint' ELSE cause END"
+			order = "sum(n) DESC, 1"
+		}
+		sql = `
+		SELECT ` + key + `,
+			coalesce(sum(n) FILTER (WHERE kind = 'bounce'), 0),
+			coalesce(sum(n) FILTER (WHERE kind = 'bounce' AND severity = 'hard'), 0),
+			coalesce(sum(n) FILTER (WHERE kind = 'bounce' AND severity = 'soft'), 0),
+			coalesce(sum(n) FILTER (WHERE kind = 'delay'), 0),
+			coalesce(sum(n) FILTER (WHERE kind = 'complaint'), 0),
+			0::bigint
+		FROM bounce_day
+		WHERE ($1::timestamptz IS NULL OR day >= ($1::timestamptz AT TIME ZONE 'UTC')::date)
+		  AND ($2::timestamptz IS NULL OR day < ($2::timestamptz AT TIME ZONE 'UTC')::date)
+		  AND n > 0 AND $3::integer > 0
+		GROUP BY 1 ORDER BY ` + order
+	default:
+		return nil, &badGrouping{by}
+	}
+	rows, err := s.pool.Query(ctx, sql, nullTime(since), nullTime(until), limit)
+	if err != nil {
+		return nil, dbError(doing, err)
+	}
+	defer rows.Close()
+	var out []Count
+	for rows.Next() {
+		var c Count
+		if err := rows.Scan(&c.Key, &c.Bounces, &c.Hard, &c.Soft, &c.Delays, &c.Complaints, &c.Recipient); err != nil {
+			return nil, dbError(doing, err)
+		}
+		out = append(out, c)
+	}
+	return out, dbError(doing, rows.Err())
+}
+
+type badGrouping struct{ by StatsBy }
+
+func (e *badGrouping) Error() string {
+	return "stats by " + string(e.by) + ": not cause, domain or day"
+}
