@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/pelletier/go-toml/v2"
 
 	"github.com/bounced/bounced/internal/classify"
 	"github.com/bounced/bounced/internal/dsn"
+	"github.com/bounced/bounced/internal/policy"
 )
 
 // Config is bounced's configuration, read from a TOML file
@@ -21,6 +23,66 @@ type Config struct {
 	Parse ParseConfig `toml:"parse"`
 	// Classify holds the user's classification rules.
 	Classify ClassifyConfig `toml:"classify"`
+	// Database says where the tables are.
+	Database DatabaseConfig `toml:"database"`
+	// Store holds what is kept of each message.
+	Store StoreConfig `toml:"store"`
+	// Suppress overrides the suppression policy, one table per reason
+	// ([suppress.mailbox_full]); a key left out keeps the default.
+	Suppress map[string]SuppressConfig `toml:"suppress"`
+	// Retention is what `bounced cleanup` deletes when run without flags.
+	Retention RetentionConfig `toml:"retention"`
+}
+
+// DatabaseConfig says how to reach PostgreSQL.
+type DatabaseConfig struct {
+	// URL is a PostgreSQL URL or keyword/value string. The environment
+	// variable BOUNCED_DATABASE_URL overrides it. Default: URLFile, else
+	// the environment's DATABASE_URL, else
+	// postgres://127.0.0.1:5432/bounced.
+	URL string `toml:"url"`
+	// URLFile names a file holding the URL (e.g. a systemd credential),
+	// for keeping a password out of the configuration. Default: none.
+	URLFile string `toml:"url_file"`
+	// MaxConns bounds the connection pool. Default 0: the larger of 4
+	// and the number of CPUs.
+	MaxConns int32 `toml:"max_conns"`
+}
+
+// StoreConfig says what is kept of each message.
+type StoreConfig struct {
+	// KeepRaw keeps each message's raw source, gzip-compressed, for
+	// `bounced reclassify`. Default true.
+	KeepRaw *bool `toml:"keep_raw"`
+	// BatchSize is the number of messages written per transaction by
+	// import and reclassify. Default 500.
+	BatchSize int `toml:"batch_size"`
+}
+
+// SuppressConfig is the rule of one reason (a recipient-scope cause or
+// "complaint"): Count bounces, the first and last at least Span apart,
+// all within Window. Keys left out keep the default of policy.Default.
+type SuppressConfig struct {
+	// Count of bounces needed; 0 turns the reason off.
+	Count *int `toml:"count"`
+	// Severity that counts: "hard" or "any".
+	Severity string `toml:"severity"`
+	// Span is the least time between the first and last bounce counted.
+	Span *duration `toml:"span"`
+	// Window is the most time the counted bounces may spread over; "0"
+	// for no limit.
+	Window *duration `toml:"window"`
+}
+
+// RetentionConfig is what `bounced cleanup` deletes when run without
+// flags; "0" keeps everything.
+type RetentionConfig struct {
+	// RawOlderThan drops the raw source of messages older than it.
+	// Default 0: kept.
+	RawOlderThan duration `toml:"raw_older_than"`
+	// RowsOlderThan deletes messages older than it with their recipient
+	// rows; suppressions and daily counts stay. Default 0: kept.
+	RowsOlderThan duration `toml:"rows_older_than"`
 }
 
 // ParseConfig holds the options of the bounce parser (dsn.Parser).
@@ -60,6 +122,8 @@ type ClassifyConfig struct {
 
 // The defaults that the zero value stands for.
 const (
+	defaultDatabaseURL   = "postgres://127.0.0.1:5432/bounced"
+	defaultBatchSize     = 500
 	defaultMaxBytes      = 128 << 20
 	defaultVERPSeparator = "+"
 	defaultVERPAt        = "="
@@ -148,6 +212,13 @@ func (c *Config) decode(b []byte) error {
 
 // setDefaults fills in the defaults of the keys that were left out.
 func (c *Config) setDefaults() {
+	if c.Store.KeepRaw == nil {
+		keep := true
+		c.Store.KeepRaw = &keep
+	}
+	if c.Store.BatchSize == 0 {
+		c.Store.BatchSize = defaultBatchSize
+	}
 	if c.Parse.MaxBytes == 0 {
 		c.Parse.MaxBytes = defaultMaxBytes
 	}
@@ -191,7 +262,82 @@ func (c *Config) validate() error {
 	if _, err := c.classifier(); err != nil {
 		return err
 	}
+	if c.Store.BatchSize < 0 || c.Store.BatchSize > 10000 {
+		return fmt.Errorf("store.batch_size: %d is not between 1 and 10000", c.Store.BatchSize)
+	}
+	if c.Database.MaxConns < 0 {
+		return fmt.Errorf("database.max_conns: %d is negative", c.Database.MaxConns)
+	}
+	if c.Database.URL != "" && c.Database.URLFile != "" {
+		return fmt.Errorf("database.url_file: give url or url_file, not both")
+	}
+	if _, err := c.policy(); err != nil {
+		return err
+	}
 	return nil
+}
+
+// policy is the default suppression policy with the [suppress] tables
+// laid over it.
+func (c *Config) policy() (policy.Policy, error) {
+	p := policy.Default()
+	for name, sc := range c.Suppress {
+		r := policy.Reason(name)
+		if !r.Valid() {
+			err := fmt.Errorf("suppress.%s: not a reason: one of %v", name, policy.Reasons())
+			if cl := classify.Cause(name); cl.Valid() {
+				err = fmt.Errorf("suppress.%s: a cause of %s scope says nothing about the address and never suppresses it", name, cl.Scope())
+			}
+			return nil, err
+		}
+		rule := p[r]
+		if sc.Count != nil {
+			rule.Count = *sc.Count
+		}
+		switch sc.Severity {
+		case "":
+		case "hard":
+			rule.HardOnly = true
+		case "any":
+			rule.HardOnly = false
+		default:
+			return nil, fmt.Errorf("suppress.%s.severity: %q is not hard or any", name, sc.Severity)
+		}
+		if sc.Span != nil {
+			rule.Span = time.Duration(*sc.Span)
+		}
+		if sc.Window != nil {
+			rule.Window = time.Duration(*sc.Window)
+		}
+		p[r] = rule
+	}
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("suppress.%w", err)
+	}
+	return p, nil
+}
+
+// databaseURL says where the tables are: BOUNCED_DATABASE_URL, else
+// database.url, else the file database.url_file, else DATABASE_URL, else
+// the default.
+func (c *Config) databaseURL() (string, error) {
+	if u := os.Getenv("BOUNCED_DATABASE_URL"); u != "" {
+		return u, nil
+	}
+	if c.Database.URL != "" {
+		return c.Database.URL, nil
+	}
+	if f := c.Database.URLFile; f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return "", fmt.Errorf("database.url_file: %w", err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	if u := os.Getenv("DATABASE_URL"); u != "" {
+		return u, nil
+	}
+	return defaultDatabaseURL, nil
 }
 
 // isFieldName reports whether s is an RFC 5322 2.2 field name: printable

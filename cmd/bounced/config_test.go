@@ -7,8 +7,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bounced/bounced/internal/classify"
+	"github.com/bounced/bounced/internal/policy"
 )
 
 func writeConfig(t *testing.T, text string) string {
@@ -46,6 +48,66 @@ func TestConfigExample(t *testing.T) {
 	}
 	if _, err := c.classifier(); err != nil {
 		t.Errorf("compiling the example rules: %v", err)
+	}
+	p, err := c.policy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Fingerprint() != policy.Default().Fingerprint() {
+		t.Errorf("example policy %q, want the default %q", p.Fingerprint(), policy.Default().Fingerprint())
+	}
+	if !*c.Store.KeepRaw || c.Store.BatchSize != defaultBatchSize || c.Retention.RawOlderThan != 0 || c.Retention.RowsOlderThan != 0 {
+		t.Errorf("store %+v retention %+v", c.Store, c.Retention)
+	}
+}
+
+func TestConfigPolicy(t *testing.T) {
+	c, err := loadConfig(writeConfig(t, "[suppress.mailbox_full]\ncount = 5\nwindow = \"60d\"\n[suppress.bad_address]\nseverity = \"any\"\n[suppress.complaint]\ncount = 0\n[retention]\nraw_older_than = \"90d\"\nrows_older_than = \"1d12h\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.policy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "bad_address x1; bad_domain x1 hard; mailbox_disabled x1 hard; mailbox_full x5 over 7d within 60d"
+	if got := p.Fingerprint(); got != want {
+		t.Errorf("policy %q, want %q", got, want)
+	}
+	if time.Duration(c.Retention.RawOlderThan) != 90*24*time.Hour || time.Duration(c.Retention.RowsOlderThan) != 36*time.Hour {
+		t.Errorf("retention %+v", c.Retention)
+	}
+}
+
+func TestDatabaseURL(t *testing.T) {
+	t.Setenv("BOUNCED_DATABASE_URL", "")
+	t.Setenv("DATABASE_URL", "")
+	c, _ := loadConfig("")
+	if u, _ := c.databaseURL(); u != defaultDatabaseURL {
+		t.Errorf("default url %q", u)
+	}
+	t.Setenv("DATABASE_URL", "postgres://env/db")
+	if u, _ := c.databaseURL(); u != "postgres://env/db" {
+		t.Errorf("DATABASE_URL gives %q", u)
+	}
+	f := filepath.Join(t.TempDir(), "url")
+	os.WriteFile(f, []byte("postgres://file/db\n"), 0o600)
+	c.Database.URLFile = f
+	if u, _ := c.databaseURL(); u != "postgres://file/db" {
+		t.Errorf("url_file gives %q", u)
+	}
+	c.Database.URLFile, c.Database.URL = "", "postgres://config/db"
+	if u, _ := c.databaseURL(); u != "postgres://config/db" {
+		t.Errorf("url gives %q", u)
+	}
+	t.Setenv("BOUNCED_DATABASE_URL", "postgres://override/db")
+	if u, _ := c.databaseURL(); u != "postgres://override/db" {
+		t.Errorf("BOUNCED_DATABASE_URL gives %q", u)
+	}
+	c.Database.URL, c.Database.URLFile = "", filepath.Join(t.TempDir(), "missing")
+	t.Setenv("BOUNCED_DATABASE_URL", "")
+	if _, err := c.databaseURL(); err == nil || !strings.Contains(err.Error(), "database.url_file") {
+		t.Errorf("missing url_file: %v", err)
 	}
 }
 
@@ -137,6 +199,24 @@ func TestConfigErrors(t *testing.T) {
 			[]string{`rule "a"`, "duplicate"}},
 		{"rule with bad status", "[[classify.rule]]\nid = \"s\"\nstatus = \"5.x\"\ncause = \"policy\"\n",
 			[]string{`rule "s"`}},
+		{"suppress a sender-scope cause", "[suppress.blocklisted]\ncount = 1\n",
+			[]string{"suppress.blocklisted", "sender scope", "never suppresses"}},
+		{"suppress an unknown reason", "[suppress.full]\ncount = 1\n",
+			[]string{"suppress.full", "not a reason"}},
+		{"suppress bad severity", "[suppress.bad_address]\nseverity = \"soft\"\n",
+			[]string{"suppress.bad_address.severity", "hard or any"}},
+		{"suppress bad duration", "[suppress.mailbox_full]\nspan = \"a week\"\n",
+			[]string{"line 2", "span", "invalid duration"}},
+		{"suppress span over window", "[suppress.mailbox_full]\nspan = \"40d\"\n",
+			[]string{"suppress.mailbox_full", "longer than window"}},
+		{"negative count", "[suppress.bad_domain]\ncount = -1\n",
+			[]string{"suppress.bad_domain", "negative"}},
+		{"bad batch size", "[store]\nbatch_size = 20000\n",
+			[]string{"store.batch_size"}},
+		{"url and url_file", "[database]\nurl = \"postgres://x\"\nurl_file = \"/x\"\n",
+			[]string{"database.url_file", "not both"}},
+		{"bad retention", "[retention]\nrows_older_than = \"-3d\"\n",
+			[]string{"rows_older_than", "invalid duration"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,6 +4,14 @@
 //
 //	bounced parse [--explain] [--config FILE] [FILE|DIR|MBOX|-]...
 //	bounced eval [--json] [--misses] [--config FILE] --labels FILE DIR
+//	bounced migrate [--config FILE] [--db URL]
+//	bounced import [--config FILE] [--db URL] [FILE|DIR|MBOX|-]...
+//	bounced suppressions [--since T] [--cause C] [--domain D] [--format text|csv|json]
+//	bounced show [--limit N] [--format text|json] ADDRESS
+//	bounced stats [--since T] [--until T] [--by cause|domain|day] [--format text|json]
+//	bounced unsuppress --reason TEXT [--by WHO] ADDRESS
+//	bounced cleanup [--raw-older-than D] [--rows-older-than D] [--dry-run]
+//	bounced reclassify [--since T]
 //	bounced help [COMMAND]
 //
 // See README.md for the output fields and the configuration keys.
@@ -89,6 +97,14 @@ func commands() []command {
 	return []command{
 		{"parse", "[--explain] [--config FILE] [FILE|DIR|MBOX|-]...", "print one JSON line per recipient of each message", runParse},
 		{"eval", "[--json] [--misses] [--config FILE] --labels FILE DIR", "score parsing and classification against labelled mail", runEval},
+		{"migrate", "[--config FILE] [--db URL]", "create or upgrade the tables", runMigrate},
+		{"import", "[--config FILE] [--db URL] [FILE|DIR|MBOX|-]...", "analyse saved messages into the store", runImport},
+		{"suppressions", "[--since T] [--cause C] [--domain D] [--format text|csv|json]", "print the addresses to stop mailing", runSuppressions},
+		{"show", "[--limit N] [--format text|json] ADDRESS", "print the history of one address", runShow},
+		{"stats", "[--since T] [--until T] [--by cause|domain|day] [--format text|json]", "count what bounced, and why", runStats},
+		{"unsuppress", "--reason TEXT [--by WHO] ADDRESS", "release a suppressed address, kept for audit", runUnsuppress},
+		{"cleanup", "[--raw-older-than D] [--rows-older-than D] [--dry-run]", "delete old raw messages and rows in short batches", runCleanup},
+		{"reclassify", "[--since T]", "analyse stored raw messages again and update rows and suppressions", runReclassify},
 		{"help", "[COMMAND]", "show usage", nil},
 	}
 }

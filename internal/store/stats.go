@@ -60,7 +60,7 @@ func (s *Store) Stats(ctx context.Context, by StatsBy, since, until time.Time, l
 		order := "1"
 		if by == ByCause {
 			key = "CASE WHEN kind = 'complaint' THEN 'complaint' ELSE cause END"
-			order = "sum(n) DESC, 1"
+			order = "sum(n) FILTER (WHERE kind = 'bounce') DESC NULLS LAST, sum(n) DESC, 1"
 		}
 		sql = `
 		SELECT ` + key + `,
