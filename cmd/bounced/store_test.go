@@ -261,3 +261,53 @@ func TestStoreCommands(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestImportInputs imports an mbox, standard input and a missing file: the
+// readable ones are stored, the missing one is reported with exit 1.
+func TestImportInputs(t *testing.T) {
+	t.Parallel()
+	db := pgtest.URL(t)
+	if _, stderr, code := runCmd(t, "", "migrate", "--db", db); code != 0 {
+		t.Fatal(stderr)
+	}
+	var mbox strings.Builder
+	for _, f := range []string{"dsn-user-unknown.eml", "ordinary.eml", "delay.eml"} {
+		b, err := os.ReadFile(filepath.Join(mailDir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mbox.WriteString("From MAILER-DAEMON Mon Feb  2 10:00:05 2026\n" + string(b) + "\n")
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "bounces.mbox")
+	if err := os.WriteFile(path, []byte(mbox.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing.eml")
+	out, stderr, code := runCmd(t, "", "import", "--db", db, path, missing)
+	if code != exitFailure || !strings.Contains(stderr, "missing.eml") || !strings.Contains(out, "imported 3 message(s) (0 already stored)") {
+		t.Errorf("import: code %d, out %q, stderr %q", code, out, stderr)
+	}
+	// The same messages on standard input are the same bytes: nothing new.
+	out, _, code = runCmd(t, mbox.String(), "import", "--db", db, "-")
+	if code != 0 || !strings.Contains(out, "imported 0 message(s) (3 already stored)") {
+		t.Errorf("stdin import: code %d, out %q", code, out)
+	}
+	out, _, _ = runCmd(t, "", "stats", "--db", db, "--since", "2000-01-01", "--format", "json")
+	var st struct {
+		Counts []struct {
+			Bounces int `json:"bounces"`
+			Delays  int `json:"delays"`
+		} `json:"counts"`
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatal(err)
+	}
+	var b, d int
+	for _, c := range st.Counts {
+		b, d = b+c.Bounces, d+c.Delays
+	}
+	if b != 1 || d != 1 {
+		t.Errorf("stored %d bounces and %d delays, want 1 and 1", b, d)
+	}
+}
