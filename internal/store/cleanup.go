@@ -72,6 +72,16 @@ func (s *Store) Cleanup(ctx context.Context, r Retention) (Cleaned, error) {
 		return false, ctx.Err()
 	}
 	if !r.RowsBefore.IsZero() {
+		// Say first that rows before the horizon may be gone, so that a
+		// rebuild of the suppressions keeps those resting on them
+		// (upkeep), even when this is interrupted.
+		_, err := s.pool.Exec(ctx, `INSERT INTO setting (name, value) VALUES ($1, $2)
+			ON CONFLICT (name) DO UPDATE SET value = CASE
+				WHEN setting.value::timestamptz >= excluded.value::timestamptz THEN setting.value ELSE excluded.value END`,
+			horizonSetting, r.RowsBefore.UTC().Format(time.RFC3339Nano))
+		if err != nil {
+			return c, dbError("recording the retention horizon", err)
+		}
 		for {
 			// The recipient rows and the raw source go first, in the same
 			// statement, so that the cascade has nothing left to find.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -88,47 +89,58 @@ func (s *Store) Replace(ctx context.Context, rs []Reanalysis) (Changed, error) {
 			ids[i] = r.ID
 			msgs[i] = Message{ReceivedAt: r.ReceivedAt, Report: r.Report, Results: r.Results, ParseErr: r.ParseErr}
 		}
-		rows, err := tx.Query(ctx, `DELETE FROM bounce WHERE message = ANY($1)
-			RETURNING recipient, kind, coalesce(cause, ''), coalesce(severity, ''), bounced_at, message`, ids)
-		if err != nil {
-			return dbError(doing, err)
-		}
-		var old []added
-		before := map[int64]string{}
-		for rows.Next() {
-			var a added
-			var id int64
-			if err := rows.Scan(&a.recipient, &a.kind, &a.cause, &a.severity, &a.at, &id); err != nil {
-				return dbError(doing, err)
-			}
-			old = append(old, a)
-			before[id] += a.recipient + "/" + a.kind + "/" + a.cause + "/" + a.severity + ";"
-		}
-		if err := rows.Err(); err != nil {
-			return dbError(doing, err)
-		}
+		// The messages first, locked: one deleted by retention since it
+		// was read is passed over.
 		kinds, err := updateMessages(ctx, tx, ids, msgs)
 		if err != nil {
 			return err
 		}
+		rows, err := tx.Query(ctx, `DELETE FROM bounce WHERE message = ANY($1)
+			RETURNING recipient, kind, coalesce(cause, ''), coalesce(severity, ''), bounced_at, message, position`, ids)
+		if err != nil {
+			return dbError(doing, err)
+		}
+		var old []added
+		before := map[int64][]string{}
+		for rows.Next() {
+			var a added
+			var id int64
+			var pos int
+			if err := rows.Scan(&a.recipient, &a.kind, &a.cause, &a.severity, &a.at, &id, &pos); err != nil {
+				return dbError(doing, err)
+			}
+			old = append(old, a)
+			before[id] = append(before[id], rowKey(pos, a.recipient, a.kind, a.cause, a.severity))
+		}
+		if err := rows.Err(); err != nil {
+			return dbError(doing, err)
+		}
 		var br bounceRows
-		after := map[int64]string{}
+		after := map[int64][]string{}
 		for i := range msgs {
-			br.add(ids[i], &msgs[i])
+			if _, ok := kinds[ids[i]]; ok {
+				br.add(ids[i], &msgs[i])
+			}
 		}
 		for i, id := range br.message {
 			c, sv := "", ""
 			if br.cause[i] != nil {
 				c, sv = *br.cause[i], *br.severity[i]
 			}
-			after[id] += br.recipient[i] + "/" + br.kind[i] + "/" + c + "/" + sv + ";"
+			after[id] = append(after[id], rowKey(int(*br.position[i]), br.recipient[i], br.kind[i], c, sv))
 		}
 		added, err := br.insert(ctx, tx)
 		if err != nil {
 			return err
 		}
 		for i, id := range ids {
-			if before[id] != after[id] || kinds[id] != string(msgs[i].Report.Kind) {
+			k, ok := kinds[id]
+			if !ok {
+				continue
+			}
+			slices.Sort(before[id])
+			slices.Sort(after[id])
+			if !slices.Equal(before[id], after[id]) || k != string(msgs[i].Report.Kind) {
 				ch.Messages++
 			}
 		}
@@ -139,6 +151,11 @@ func (s *Store) Replace(ctx context.Context, rs []Reanalysis) (Changed, error) {
 		return addDays(ctx, tx, added, old)
 	})
 	return ch, err
+}
+
+// rowKey is what Replace compares of a recipient row.
+func rowKey(pos int, recipient, kind, cause, severity string) string {
+	return fmt.Sprintf("%d\x00%s\x00%s\x00%s\x00%s", pos, recipient, kind, cause, severity)
 }
 
 // updateMessages rewrites what the analysis decides of each message and

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/mail"
 	"slices"
@@ -73,22 +74,33 @@ type Saved struct {
 // same transaction.
 func (s *Store) Save(ctx context.Context, b Batch) (Saved, error) {
 	var out Saved
+	// A message without its time of arrival arrived now: the message row
+	// and the times of its recipients (bounceTime) must agree on it.
+	msgs, cloned, now := b.Messages, false, time.Now()
+	for i := range msgs {
+		if msgs[i].ReceivedAt.IsZero() {
+			if !cloned {
+				msgs, cloned = slices.Clone(msgs), true // the caller's slice stays as it was
+			}
+			msgs[i].ReceivedAt = now
+		}
+	}
 	err := s.inTx(ctx, "saving messages", func(tx pgx.Tx) error {
-		ids, err := insertMessages(ctx, tx, b.Messages)
+		ids, err := insertMessages(ctx, tx, msgs)
 		if err != nil {
 			return err
 		}
 		out.Messages = len(ids)
-		out.Duplicates = len(b.Messages) - len(ids)
+		out.Duplicates = len(msgs) - len(ids)
 		if s.keepRaw {
-			if err := insertRaw(ctx, tx, b.Messages, ids); err != nil {
+			if err := insertRaw(ctx, tx, msgs, ids); err != nil {
 				return err
 			}
 		}
 		var rows bounceRows
-		for i := range b.Messages {
+		for i := range msgs {
 			if id, ok := ids[i]; ok {
-				rows.add(id, &b.Messages[i])
+				rows.add(id, &msgs[i])
 			}
 		}
 		added, err := rows.insert(ctx, tx)
@@ -122,35 +134,49 @@ func insertMessages(ctx context.Context, tx pgx.Tx, msgs []Message) (map[int]int
 		received                                        = make([]time.Time, n)
 		original                                        = make([]string, n)
 	)
-	keys := make(map[string]int, n)
+	// The rows go in in order of key, so that two batches holding some of
+	// the same messages wait for each other's rows in the same order and
+	// cannot deadlock. The sort is stable: of a message twice in the
+	// batch, the first copy is the one stored, as in two batches.
+	order, msgKeys, sums := make([]int, n), make([]string, n), make([][]byte, n)
 	for i := range msgs {
+		m := &msgs[i]
+		if m.Mailbox == "" {
+			return nil, fmt.Errorf("saving messages: message %d has no mailbox", i)
+		}
+		sum := sha256.Sum256(m.Raw)
+		sums[i] = sum[:]
+		msgKeys[i] = messageKey(m.Account, m.Mailbox, int64(m.UIDValidity), int64(m.UID), sums[i])
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(msgKeys[a], msgKeys[b]) })
+	keys := make(map[string]int, n)
+	for j, i := range order {
 		m := &msgs[i]
 		rep := m.Report
 		if rep == nil {
 			rep = &dsn.Report{Kind: dsn.NotBounce}
 		}
-		if m.Mailbox == "" {
-			return nil, fmt.Errorf("saving messages: message %d has no mailbox", i)
+		account[j], mailbox[j] = m.Account, m.Mailbox
+		uidValidity[j], uid[j] = int64(m.UIDValidity), int64(m.UID)
+		digest[j], size[j] = sums[i], int64(len(m.Raw))
+		source[j] = nonEmpty(m.Source)
+		received[j] = m.ReceivedAt
+		if received[j].IsZero() {
+			received[j] = time.Now() // Save sets it; this is for other callers
 		}
-		sum := sha256.Sum256(m.Raw)
-		account[i], mailbox[i] = m.Account, m.Mailbox
-		uidValidity[i], uid[i] = int64(m.UIDValidity), int64(m.UID)
-		digest[i], size[i] = sum[:], int64(len(m.Raw))
-		source[i] = nonEmpty(m.Source)
-		received[i] = m.ReceivedAt
-		if received[i].IsZero() {
-			received[i] = time.Now()
-		}
-		kind[i], format[i] = string(rep.Kind), rep.Format
-		messageID[i] = nonEmpty(rep.MessageID)
-		sender[i], subject[i] = clean(rep.From), clean(rep.Subject)
-		origID[i] = nonEmpty(rep.Original.MessageID)
-		original[i] = originalJSON(&rep.Original)
+		kind[j], format[j] = string(rep.Kind), rep.Format
+		messageID[j] = nonEmpty(rep.MessageID)
+		sender[j], subject[j] = clean(rep.From), clean(rep.Subject)
+		origID[j] = nonEmpty(rep.Original.MessageID)
+		original[j] = originalJSON(&rep.Original)
 		if m.ParseErr != nil {
 			e := clean(m.ParseErr.Error())
-			parseErr[i] = &e
+			parseErr[j] = &e
 		}
-		keys[messageKey(m.Account, m.Mailbox, uidValidity[i], uid[i], digest[i])] = i
+		if !hasKey(keys, msgKeys[i]) {
+			keys[msgKeys[i]] = i
+		}
 	}
 	rows, err := tx.Query(ctx, `
 		INSERT INTO message (account, mailbox, uid_validity, uid, digest, size, source, received_at,
@@ -182,11 +208,16 @@ func insertMessages(ctx context.Context, tx pgx.Tx, msgs []Message) (map[int]int
 	return ids, dbError("saving messages", rows.Err())
 }
 
+func hasKey(m map[string]int, k string) bool {
+	_, ok := m[k]
+	return ok
+}
+
 // messageKey identifies a message as the unique indexes do: by mailbox
 // and UID, or by content for an import.
 func messageKey(account, mailbox string, uidValidity, uid int64, digest []byte) string {
 	if uid > 0 {
-		return fmt.Sprintf("u\x00%s\x00%s\x00%d\x00%d", account, mailbox, uidValidity, uid)
+		return fmt.Sprintf("u\x00%s\x00%s\x00%010d\x00%010d", account, mailbox, uidValidity, uid) // sorts by UID
 	}
 	return "d\x00" + string(digest)
 }
@@ -209,7 +240,7 @@ func originalJSON(o *dsn.Original) string {
 	if len(o.Headers) > 0 {
 		h := make(map[string]string, len(o.Headers))
 		for k, s := range o.Headers {
-			h[k] = clean(s)
+			h[clean(k)] = clean(s) // jsonb refuses \u0000 in keys too
 		}
 		v["headers"] = h
 	}
@@ -275,7 +306,7 @@ func (r *bounceRows) add(id int64, m *Message) {
 			}
 			r.row(id, i, rep, string(rep.Kind), rc.Recipient, string(rc.Action))
 			r.origRcpt = append(r.origRcpt, nonEmpty(rc.OriginalRecipient))
-			r.status = append(r.status, nonEmpty(rc.Status.String()))
+			r.status = append(r.status, statusText(rc.Status))
 			var code *int32
 			if rc.ReplyCode >= 200 && rc.ReplyCode <= 599 {
 				c := int32(rc.ReplyCode)
@@ -312,8 +343,10 @@ func (r *bounceRows) add(id int64, m *Message) {
 			r.severity = append(r.severity, nil)
 			r.scope = append(r.scope, string(classify.ScopeRecipient))
 			ft := "abuse"
-			if rep.Feedback != nil && rep.Feedback.Type != "" {
-				ft = strings.ToLower(rep.Feedback.Type)
+			if rep.Feedback != nil {
+				if t := clean(strings.ToLower(rep.Feedback.Type)); t != "" {
+					ft = t
+				}
 			}
 			r.rule = append(r.rule, "complaint:"+ft)
 			r.feedback = append(r.feedback, &ft)
@@ -329,6 +362,9 @@ func (r *bounceRows) add(id int64, m *Message) {
 // row appends the columns every row has.
 func (r *bounceRows) row(id int64, pos int, rep *dsn.Report, kind, rcpt, action string) {
 	rcpt = clean(rcpt)
+	if a := normalize(rcpt); a != "" {
+		rcpt = a // the domain lower-cased, as Unsuppress and History look it up
+	}
 	r.message = append(r.message, id)
 	p := int32(min(pos, 32767))
 	r.position = append(r.position, &p)
@@ -385,6 +421,12 @@ func (r *bounceRows) insert(ctx context.Context, tx pgx.Tx) ([]added, error) {
 		SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::text[], $4::text[], $5::text[], $6::text[],
 			$7::text[], $8::text[], $9::text[], $10::smallint[], $11::text[], $12::text[], $13::text[],
 			$14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::timestamptz[])
+			AS t(message, position, notice_id, kind, recipient, domain, original_recipient, action, status,
+				reply_code, diagnostic, command, remote_mta, reporting_mta, cause, severity, scope, rule,
+				feedback_type, bounced_at)
+		-- In order of the unique key two batches may share (the same notice
+		-- from two mailboxes), so that they cannot deadlock.
+		ORDER BY notice_id, recipient, message, position
 		ON CONFLICT DO NOTHING
 		RETURNING recipient, kind, coalesce(cause, ''), coalesce(severity, ''), bounced_at`,
 		r.message, r.position, r.noticeID, r.kind, r.recipient, r.domain, r.origRcpt, r.action, r.status,
@@ -445,10 +487,16 @@ func addDays(ctx context.Context, tx pgx.Tx, plus, minus []added) error {
 		days, kinds, causes, sevs = append(days, k.day), append(kinds, k.kind), append(causes, k.cause), append(sevs, k.severity)
 		ns = append(ns, counts[k])
 	}
+	// The CHECK (n >= 0) applies to the row proposed for insertion before
+	// any conflict is found, so a row taken away proposes 0 and the
+	// update looks its change up.
 	_, err := tx.Exec(ctx, `
+		WITH t AS (SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::text[], $5::bigint[])
+			AS t(day, kind, cause, severity, n))
 		INSERT INTO bounce_day AS d (day, kind, cause, severity, n)
-		SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::text[], $5::bigint[])
-		ON CONFLICT (day, kind, cause, severity) DO UPDATE SET n = greatest(d.n + excluded.n, 0)`,
+		SELECT day, kind, cause, severity, greatest(n, 0) FROM t
+		ON CONFLICT (day, kind, cause, severity) DO UPDATE SET n = greatest(d.n + (SELECT t.n FROM t
+			WHERE (t.day, t.kind, t.cause, t.severity) = (excluded.day, excluded.kind, excluded.cause, excluded.severity)), 0)`,
 		days, kinds, causes, sevs, ns)
 	return dbError("counting bounces by day", err)
 }
@@ -471,7 +519,7 @@ func (s *Store) Checkpoint(ctx context.Context, account, mailbox string) (Checkp
 	var uv, last int64
 	err := s.pool.QueryRow(ctx, `SELECT uid_validity, last_uid FROM checkpoint WHERE account = $1 AND mailbox = $2`,
 		account, mailbox).Scan(&uv, &last)
-	if err == pgx.ErrNoRows {
+	if errors.Is(err, pgx.ErrNoRows) {
 		return c, ErrNotFound
 	}
 	c.UIDValidity, c.LastUID = uint32(uv), uint32(last)
@@ -519,6 +567,18 @@ func clean(s string) string {
 		s = strings.ReplaceAll(s, "\x00", "")
 	}
 	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// statusText gives the dotted form of an enhanced status code, nil when
+// there is none or when it is not one the status column holds (RFC 3463
+// 2: class 2, 4 or 5, subject and detail up to three digits), so that one
+// odd value does not fail its batch.
+func statusText(st dsn.Status) *string {
+	if st.IsZero() || st.Class != 2 && st.Class != 4 && st.Class != 5 || st.Subject > 999 || st.Detail > 999 {
+		return nil
+	}
+	s := st.String()
+	return &s
 }
 
 func nonEmpty(s string) *string {

@@ -102,7 +102,10 @@ func dbError(doing string, err error) error {
 		case "42P01", "42703": // undefined_table, undefined_column
 			return fmt.Errorf("%s: %s (%w: run `bounced migrate`)", doing, pe.Message, ErrSchema)
 		case "23514": // check_violation
-			return fmt.Errorf("%s: a value is outside what column %s allows (constraint %s on table %s): %w", doing, columnOf(pe.ConstraintName, pe.TableName), pe.ConstraintName, pe.TableName, err)
+			if col := columnOf(pe.ConstraintName, pe.TableName); col != "" {
+				return fmt.Errorf("%s: a value is outside what column %s allows (constraint %s on table %s): %w", doing, col, pe.ConstraintName, pe.TableName, err)
+			}
+			return fmt.Errorf("%s: the values of a row break constraint %s on table %s: %w", doing, pe.ConstraintName, pe.TableName, err)
 		case "23502": // not_null_violation
 			return fmt.Errorf("%s: column %s of table %s needs a value: %w", doing, pe.ColumnName, pe.TableName, err)
 		case "23505": // unique_violation
@@ -119,11 +122,16 @@ func dbError(doing string, err error) error {
 }
 
 // columnOf guesses the column of a CHECK constraint from PostgreSQL's
-// default name, TABLE_COLUMN_check.
+// default name, TABLE_COLUMN_check (with a number after it when taken). A
+// table constraint, TABLE_check, is about several columns: "".
 func columnOf(constraint, table string) string {
-	c := strings.TrimSuffix(strings.TrimPrefix(constraint, table+"_"), "_check")
-	if c == "" || c == constraint {
-		return "?"
+	c, ok := strings.CutPrefix(strings.TrimRight(constraint, "0123456789"), table+"_")
+	if !ok {
+		return ""
+	}
+	c, ok = strings.CutSuffix(c, "_check")
+	if !ok {
+		return ""
 	}
 	return c
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -30,8 +31,9 @@ func (s *Store) affected(rows []added) []string {
 // verdicts. Addresses are locked (a transaction-scoped advisory lock each,
 // in hash order) so that two batches about one address see each other's
 // rows. With rebuild, a suppression the rows no longer support is removed,
-// unless the message it rests on was deleted by retention; without it,
-// suppressions are only added or renewed, as fits new rows arriving.
+// unless retention may have deleted some of the rows it rests on; without
+// it, suppressions are only added or renewed, as fits new rows arriving.
+// It returns the number of suppressions added or changed.
 func (s *Store) upkeep(ctx context.Context, tx pgx.Tx, addrs []string, rebuild bool) (int, error) {
 	if len(addrs) == 0 {
 		return 0, nil
@@ -98,8 +100,9 @@ func (s *Store) upkeep(ctx context.Context, tx pgx.Tx, addrs []string, rebuild b
 		at, first, last = append(at, v.At), append(first, v.First), append(last, v.Last)
 		count, msg = append(count, int32(v.Count)), append(msg, v.Message)
 	}
+	var renewed int64
 	if len(addr) > 0 {
-		_, err := tx.Exec(ctx, `
+		tag, err := tx.Exec(ctx, `
 			INSERT INTO suppression AS s (address, domain, reason, suppressed_at, first_bounce, last_bounce,
 				bounce_count, last_message, rule)
 			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[],
@@ -115,27 +118,39 @@ func (s *Store) upkeep(ctx context.Context, tx pgx.Tx, addrs []string, rebuild b
 		if err != nil {
 			return 0, dbError(doing, err)
 		}
+		renewed = tag.RowsAffected() // those unchanged are not counted
 	}
 	if rebuild && len(gone) > 0 {
+		// A suppression some of whose bounces retention may have deleted
+		// stays: its message is gone, or its first bounce is older than a
+		// day after the horizon of Cleanup (a bounce is dated at most a
+		// day after its message arrived, bounceTime).
 		_, err := tx.Exec(ctx, `
 			DELETE FROM suppression s WHERE address = ANY($1)
-			AND EXISTS (SELECT 1 FROM message m WHERE m.id = s.last_message)`, gone)
+			AND EXISTS (SELECT 1 FROM message m WHERE m.id = s.last_message)
+			AND NOT EXISTS (SELECT 1 FROM setting WHERE name = $2
+				AND s.first_bounce < value::timestamptz + interval '1 day')`, gone, horizonSetting)
 		if err != nil {
 			return 0, dbError(doing, err)
 		}
 	}
-	return len(addr), nil
+	return int(renewed), nil
 }
 
 // policySetting names the setting row holding the policy's fingerprint.
 const policySetting = "suppression_policy"
+
+// horizonSetting names the setting row holding the latest
+// Retention.RowsBefore that Cleanup applied (RFC 3339): rows of messages
+// received before it may be gone.
+const horizonSetting = "rows_deleted_before"
 
 // PolicyCurrent reports whether the suppression list was built with the
 // store's policy; when it is not, ApplyPolicy rebuilds it.
 func (s *Store) PolicyCurrent(ctx context.Context) (bool, error) {
 	var v string
 	err := s.pool.QueryRow(ctx, `SELECT value FROM setting WHERE name = $1`, policySetting).Scan(&v)
-	if err == pgx.ErrNoRows {
+	if errors.Is(err, pgx.ErrNoRows) {
 		// A store with no bounces yet has nothing to rebuild.
 		var any bool
 		err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM bounce)`).Scan(&any)
@@ -172,8 +187,8 @@ func (s *Store) setPolicy(ctx context.Context) error {
 
 // RebuildSuppressions evaluates the policy again for every address that
 // has rows, a few thousand addresses a transaction. progress, when set, is
-// told how many were done. Suppressions whose rows were all deleted by
-// retention stay.
+// told how many were done. Suppressions whose rows retention may have
+// deleted, even in part, stay.
 func (s *Store) RebuildSuppressions(ctx context.Context, progress func(done int)) error {
 	const chunk = 5000
 	after, done := "", 0
@@ -237,7 +252,7 @@ func (s *Store) Unsuppress(ctx context.Context, address, reason, by string) (Rel
 		err := tx.QueryRow(ctx, `DELETE FROM suppression WHERE address = $1
 			RETURNING address, domain, reason, rule, suppressed_at, first_bounce, last_bounce, bounce_count, coalesce(last_message, 0)`,
 			address).Scan(&w.Address, &w.Domain, &w.Reason, &w.Rule, &w.SuppressedAt, &w.FirstBounce, &w.LastBounce, &w.Count, &w.LastMessage)
-		if err == pgx.ErrNoRows {
+		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("%s is not suppressed: %w", address, ErrNotFound)
 		}
 		if err != nil {
