@@ -81,8 +81,8 @@ CREATE TABLE bounce (
     -- When it bounced: the last attempt, else the notice's date, else when
     -- it was received.
     bounced_at         timestamptz NOT NULL,
-    CHECK ((kind = 'complaint') = (cause IS NULL)),
-    CHECK ((cause IS NULL) = (severity IS NULL))
+    CONSTRAINT bounce_complaint_has_no_cause CHECK ((kind = 'complaint') = (cause IS NULL)),
+    CONSTRAINT bounce_cause_with_severity CHECK ((cause IS NULL) = (severity IS NULL))
 );
 CREATE UNIQUE INDEX bounce_message_position ON bounce (message, position);
 CREATE UNIQUE INDEX bounce_notice_recipient ON bounce (notice_id, recipient) WHERE notice_id IS NOT NULL;
@@ -95,8 +95,11 @@ CREATE INDEX bounce_bounced_at ON bounce (bounced_at);
 CREATE TABLE bounce_day (
     day      date    NOT NULL,
     kind     text    NOT NULL CHECK (kind IN ('bounce', 'delay', 'complaint')),
-    cause    text    NOT NULL,  -- '' for complaints
-    severity text    NOT NULL,  -- '' for complaints
+    cause    text    NOT NULL CHECK (cause IN ('',  -- '' for complaints
+                 'bad_address', 'bad_domain', 'mailbox_disabled', 'mailbox_full', 'oversize',
+                 'spam_content', 'virus', 'blocklisted', 'auth_failure', 'policy', 'rate_limited',
+                 'expired', 'network_error', 'server_error', 'protocol_error', 'unknown')),
+    severity text    NOT NULL CHECK (severity IN ('', 'hard', 'soft')),
     n        bigint  NOT NULL CHECK (n >= 0),
     PRIMARY KEY (day, kind, cause, severity)
 );
@@ -128,7 +131,7 @@ CREATE TABLE suppression (
     last_message  bigint,
     rule          text        NOT NULL DEFAULT '',
     updated_at    timestamptz NOT NULL DEFAULT now(),
-    CHECK (first_bounce <= last_bounce)
+    CONSTRAINT suppression_first_before_last CHECK (first_bounce <= last_bounce)
 );
 CREATE INDEX suppression_suppressed_at ON suppression (suppressed_at);
 CREATE INDEX suppression_domain ON suppression (domain, suppressed_at);

@@ -43,7 +43,7 @@ func TestDBErrorConstraints(t *testing.T) {
 		{"kind", 5, "bounced", str("x@y"), str("bad_address"), str("hard"), nil,
 			[]string{"column kind", "constraint bounce_kind_check"}, ""},
 		{"rule across columns", 5, "complaint", str("x@y"), str("bad_address"), str("hard"), nil,
-			[]string{"constraint bounce_check", "table bounce"}, "column check"},
+			[]string{"constraint bounce_complaint_has_no_cause", "table bounce"}, "column"},
 		{"not null", 5, "bounce", nil, str("bad_address"), str("hard"), nil,
 			[]string{"column recipient of table bounce needs a value"}, ""},
 		{"unique", 0, "bounce", str("x@y"), str("bad_address"), str("hard"), nil,
