@@ -73,13 +73,13 @@ func benchSave(b *testing.B, opt Options, workers int) {
 	start := time.Now()
 	for w := range workers {
 		wg.Go(func() {
-			for {
+			for j := 0; ; j++ {
 				k := int(next.Add(1) - 1)
 				if k >= b.N {
 					return
 				}
 				t := time.Now()
-				batch, n := gens[w].batch(k / workers)
+				batch, n := gens[w].batch(j) // the worker's own sequence: its mailbox's UIDs
 				genTime.Add(int64(time.Since(t)))
 				got, err := s.Save(ctx, batch)
 				if err == nil && (got.Messages != benchBatch || got.Bounces != n) {

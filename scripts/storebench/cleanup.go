@@ -4,7 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/bounced/bounced/internal/store"
 )
@@ -46,7 +50,7 @@ func runCleanup(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer cleaner.Close()
-	saver, err := store.Open(ctx, *f.url, store.Options{KeepRaw: true})
+	saver, err := store.Open(ctx, withAppName(*f.url, saverApp), store.Options{KeepRaw: true, MaxConns: 1})
 	if err != nil {
 		return err
 	}
@@ -85,11 +89,15 @@ func runCleanup(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	time.Sleep(*baseline)
 	cctx, cancel := context.WithTimeout(ctx, *limit)
 	defer cancel()
+	waits := make(chan waitStats, 1)
+	go func() { waits <- sampleWaits(cctx, conn, saverApp) }()
 	cleanStart := time.Now()
 	c, cerr := cleaner.Cleanup(cctx, store.Retention{RowsBefore: cutoff, BatchSize: *batch})
 	cleanEnd := time.Now()
+	cancel()
 	close(stop)
 	res := <-saverDone
+	ws := <-waits
 	var base, during timings
 	for _, s := range res.samples {
 		switch {
@@ -114,5 +122,84 @@ func runCleanup(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fmt.Fprintf(stdout, "  during the cleanup         %6d %9s %9s %9s\n", len(during), ms(during.quantile(0.5)), ms(during.quantile(0.99)), ms(during.max()))
 	fmt.Fprintf(stdout, "inserts held up for at most %s ms during the cleanup (longest save, against %s ms before it)\n",
 		ms(during.max()), ms(base.max()))
+	fmt.Fprintf(stdout, "the saver's connection, sampled every %s during the cleanup (%d samples while active):\n", waitTick, ws.active)
+	for _, k := range ws.kinds() {
+		fmt.Fprintf(stdout, "  waiting on %-26s %5d samples, longest run ~%s ms\n", k, ws.count[k], ms(ws.longest[k]))
+	}
 	return nil
+}
+
+// saverApp is the application_name of the saver's connection, so that
+// its waits can be told apart.
+const saverApp = "storebench-saver"
+
+func withAppName(url, name string) string {
+	if strings.Contains(url, "://") {
+		sep := "?"
+		if strings.Contains(url, "?") {
+			sep = "&"
+		}
+		return url + sep + "application_name=" + name
+	}
+	return url + " application_name=" + name
+}
+
+// waitTick is how often sampleWaits looks.
+const waitTick = 5 * time.Millisecond
+
+// waitStats counts what a connection was seen waiting on.
+type waitStats struct {
+	active  int
+	count   map[string]int
+	longest map[string]time.Duration
+}
+
+func (w waitStats) kinds() []string {
+	var ks []string
+	for k := range w.count {
+		ks = append(ks, k)
+	}
+	slices.SortFunc(ks, func(a, b string) int { return w.count[b] - w.count[a] })
+	return ks
+}
+
+// sampleWaits polls pg_stat_activity for the active connection named app
+// until ctx ends, and counts its wait events (Lock is a row or table
+// lock, LWLock an internal one, IO a read or write, Client the
+// connection waiting for the program).
+func sampleWaits(ctx context.Context, conn *pgx.Conn, app string) waitStats {
+	w := waitStats{count: map[string]int{}, longest: map[string]time.Duration{}}
+	run, runStart := "", time.Time{}
+	t := time.NewTicker(waitTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return w
+		case <-t.C:
+		}
+		var kind, event *string
+		err := conn.QueryRow(ctx, `SELECT wait_event_type, wait_event FROM pg_stat_activity
+			WHERE application_name = $1 AND state = 'active'`, app).Scan(&kind, &event)
+		now := time.Now()
+		k := ""
+		switch {
+		case err != nil: // idle (no row), or ctx ended
+		case kind == nil:
+			w.active++
+			k = "(running)"
+		default:
+			w.active++
+			k = *kind + ":" + *event
+		}
+		if k != "" {
+			w.count[k]++
+		}
+		if k != run {
+			if run != "" {
+				w.longest[run] = max(w.longest[run], now.Sub(runStart))
+			}
+			run, runStart = k, now
+		}
+	}
 }

@@ -10,6 +10,7 @@
 //	go run ./scripts/storebench explain  --url URL
 //	go run ./scripts/storebench save     --url URL [--batches 200] [--size 500] [--raw] [--workers 1] [--keep]
 //	go run ./scripts/storebench cleanup  --url URL [--before 365d] [--batch 1000]
+//	go run ./scripts/storebench rebuild  --url URL
 //
 // generate empties the tables first only with --truncate. save adds rows and
 // takes them away again unless --keep. cleanup deletes the rows older than
@@ -45,6 +46,7 @@ commands:
   explain    EXPLAIN (ANALYZE, BUFFERS) the hygiene queries
   save       time store.Save on the data set, then take the rows away (--batches, --size, --raw, --workers, --keep)
   cleanup    time store.Cleanup of old rows while batches keep being saved (--before, --batch)
+  rebuild    time store.RebuildSuppressions (bounced migrate after a policy change); nothing should change
 
 Run 'storebench COMMAND -h' for a command's flags.
 `
@@ -80,6 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		"explain":  runExplain,
 		"save":     runSave,
 		"cleanup":  runCleanup,
+		"rebuild":  runRebuild,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
