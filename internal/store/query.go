@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -40,20 +42,41 @@ func (s *Store) Suppressions(ctx context.Context, f SuppressionFilter, fn func(S
 	if !f.Since.IsZero() && f.After == "" {
 		order = "suppressed_at DESC, address"
 	}
-	var limit *int
-	if f.Limit > 0 {
-		limit = &f.Limit
+	// Only the filters given go into the SQL, so that every statement has
+	// a plan for its own index: a generic plan of "$1 IS NULL OR ..."
+	// scans the table once a prepared statement is reused.
+	var (
+		where []string
+		args  []any
+	)
+	arg := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, fmt.Sprintf(cond, len(args)))
 	}
-	rows, err := s.pool.Query(ctx, `
-		SELECT address, domain, reason, rule, suppressed_at, first_bounce, last_bounce, bounce_count,
+	if !f.Since.IsZero() {
+		arg("suppressed_at >= $%d", f.Since)
+	}
+	if f.Reason != "" {
+		arg("reason = $%d", f.Reason)
+	}
+	if f.Domain != "" {
+		arg("domain = $%d", f.Domain)
+	}
+	if f.After != "" {
+		arg("address > $%d", f.After)
+	}
+	sql := `SELECT address, domain, reason, rule, suppressed_at, first_bounce, last_bounce, bounce_count,
 			coalesce(last_message, 0)
-		FROM suppression
-		WHERE ($1::timestamptz IS NULL OR suppressed_at >= $1)
-		  AND ($2 = '' OR reason = $2)
-		  AND ($3 = '' OR domain = $3)
-		  AND address > $4
-		ORDER BY `+order+` LIMIT $5`,
-		nullTime(f.Since), f.Reason, f.Domain, f.After, limit)
+		FROM suppression`
+	if len(where) > 0 {
+		sql += " WHERE " + strings.Join(where, " AND ")
+	}
+	sql += " ORDER BY " + order
+	if f.Limit > 0 {
+		args = append(args, f.Limit)
+		sql += fmt.Sprintf(" LIMIT $%d", len(args))
+	}
+	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return dbError("listing suppressions", err)
 	}
