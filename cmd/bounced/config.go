@@ -259,8 +259,8 @@ func (c *Config) validate() error {
 			}
 		}
 	}
-	if _, err := c.classifier(); err != nil {
-		return err
+	if err := classify.CheckRules(c.Classify.Rules); err != nil {
+		return fmt.Errorf("classify rules: %w", err)
 	}
 	if c.Store.BatchSize < 0 || c.Store.BatchSize > 10000 {
 		return fmt.Errorf("store.batch_size: %d is not between 1 and 10000", c.Store.BatchSize)
