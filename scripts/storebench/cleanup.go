@@ -23,6 +23,7 @@ func runCleanup(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	before := durationFlag{365 * 24 * time.Hour}
 	f.Var(&before, "before", "delete the messages received longer ago than `D` (365d, 8760h)")
 	batch := f.Int("batch", 0, "messages a cleanup transaction (0: the store's default)")
+	pause := f.Duration("pause", 0, "pause between cleanup transactions (store.Retention.Pause)")
 	limit := f.Duration("max", 2*time.Hour, "stop the cleanup after this long")
 	baseline := f.Duration("baseline", 10*time.Second, "how long to time the saves before the cleanup starts")
 	if err := f.parse(args); err != nil {
@@ -92,7 +93,7 @@ func runCleanup(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	waits := make(chan waitStats, 1)
 	go func() { waits <- sampleWaits(cctx, conn, saverApp) }()
 	cleanStart := time.Now()
-	c, cerr := cleaner.Cleanup(cctx, store.Retention{RowsBefore: cutoff, BatchSize: *batch})
+	c, cerr := cleaner.Cleanup(cctx, store.Retention{RowsBefore: cutoff, BatchSize: *batch, Pause: *pause})
 	cleanEnd := time.Now()
 	cancel()
 	close(stop)

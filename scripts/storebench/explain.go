@@ -17,15 +17,17 @@ import (
 // (query.go, stats.go, suppress.go, cleanup.go) as they run: keep them in
 // step when the store changes.
 const (
-	sqlSuppressions = `
-		SELECT address, domain, reason, rule, suppressed_at, first_bounce, last_bounce, bounce_count,
+	// Suppressions names only the filters given; these are the forms the
+	// commands below send.
+	sqlSuppressionsSince = `SELECT address, domain, reason, rule, suppressed_at, first_bounce, last_bounce, bounce_count,
 			coalesce(last_message, 0)
-		FROM suppression
-		WHERE ($1::timestamptz IS NULL OR suppressed_at >= $1)
-		  AND ($2 = '' OR reason = $2)
-		  AND ($3 = '' OR domain = $3)
-		  AND address > $4
-		ORDER BY %s LIMIT $5`
+		FROM suppression WHERE suppressed_at >= $1 ORDER BY suppressed_at DESC, address`
+	sqlSuppressionsDomain = `SELECT address, domain, reason, rule, suppressed_at, first_bounce, last_bounce, bounce_count,
+			coalesce(last_message, 0)
+		FROM suppression WHERE domain = $1 ORDER BY address`
+	sqlSuppressionsSinceDomain = `SELECT address, domain, reason, rule, suppressed_at, first_bounce, last_bounce, bounce_count,
+			coalesce(last_message, 0)
+		FROM suppression WHERE suppressed_at >= $1 AND domain = $2 ORDER BY suppressed_at DESC, address`
 	sqlHistory = `
 		SELECT b.bounced_at, b.kind, coalesce(b.cause, ''), coalesce(b.severity, ''), b.scope, b.rule, b.action,
 			coalesce(b.status, ''), coalesce(b.reply_code, 0), b.diagnostic, coalesce(b.remote_mta, ''),
@@ -48,7 +50,7 @@ const (
 			count(*) FILTER (WHERE kind = 'complaint'),
 			count(*) FILTER (WHERE kind = 'bounce' AND scope = 'recipient')
 		FROM bounce
-		WHERE ($1::timestamptz IS NULL OR bounced_at >= $1) AND ($2::timestamptz IS NULL OR bounced_at < $2)
+		WHERE bounced_at >= $1 AND bounced_at < $2
 		GROUP BY domain ORDER BY count(*) DESC, domain LIMIT $3`
 	sqlStatsDaily = `
 		SELECT %s,
@@ -91,7 +93,7 @@ type plan struct {
 // one line a query with the access paths and the time.
 func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newFlags("explain", stderr)
-	generic := f.Bool("generic", true, "also explain the generic plan of `suppressions --since 1d` (what a prepared statement may switch to)")
+	generic := f.Bool("generic", true, "also explain the generic plans of `suppressions --since 1d` and `stats --by domain` (what a reused prepared statement may switch to)")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -128,18 +130,17 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	byCause := fmt.Sprintf(sqlStatsDaily, "CASE WHEN kind = 'complaint' THEN 'complaint' ELSE cause END",
 		"sum(n) FILTER (WHERE kind = 'bounce') DESC NULLS LAST, sum(n) DESC, 1")
 	var none *time.Time
-	var noLimit *int
 	plans := []plan{
-		{"suppressions --since 1d", fmt.Sprintf(sqlSuppressions, "suppressed_at DESC, address"), []any{now.Add(-day), "", "", "", noLimit}, false},
-		{"suppressions --domain gmail.com", fmt.Sprintf(sqlSuppressions, "address"), []any{none, "", "gmail.com", "", noLimit}, false},
-		{"suppressions --domain " + tail, fmt.Sprintf(sqlSuppressions, "address"), []any{none, "", tail, "", noLimit}, false},
-		{"suppressions --since 30d --domain gmail.com", fmt.Sprintf(sqlSuppressions, "suppressed_at DESC, address"), []any{now.Add(-30 * day), "", "gmail.com", "", noLimit}, false},
+		{"suppressions --since 1d", sqlSuppressionsSince, []any{now.Add(-day)}, false},
+		{"suppressions --domain gmail.com", sqlSuppressionsDomain, []any{"gmail.com"}, false},
+		{"suppressions --domain " + tail, sqlSuppressionsDomain, []any{tail}, false},
+		{"suppressions --since 30d --domain gmail.com", sqlSuppressionsSinceDomain, []any{now.Add(-30 * day), "gmail.com"}, false},
 		{"show " + addr + ": bounces", sqlHistory, []any{addr, 100}, false},
 		{"show " + addr + ": suppression", sqlHistorySuppression, []any{addr}, false},
 		{"show " + addr + ": releases", sqlHistoryReleases, []any{addr}, false},
 		{"stats --by day --since 365d", byDay, []any{now.Add(-365 * day), none, 50}, false},
 		{"stats --by cause --since 365d", byCause, []any{now.Add(-365 * day), none, 50}, false},
-		{"stats --by domain --since 30d", sqlStatsDomain, []any{now.Add(-30 * day), none, 50}, false},
+		{"stats --by domain --since 30d", sqlStatsDomain, []any{now.Add(-30 * day), time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), 50}, false},
 		{fmt.Sprintf("Save: suppression upkeep, %d addresses", len(batch)), sqlUpkeep, []any{batch, policy.Default().Causes()}, false},
 		{"cleanup: one transaction of 1000 messages", sqlCleanup, []any{now.Add(-365 * day), 1000}, true},
 	}
@@ -153,13 +154,21 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		summary = append(summary, fmt.Sprintf("%-46s %s", p.name, highlights(lines)))
 	}
 	if *generic {
-		lines, err := explainGeneric(ctx, conn, fmt.Sprintf(sqlSuppressions, "suppressed_at DESC, address"), now.Add(-day))
-		if err != nil {
-			return fmt.Errorf("generic plan: %w", err)
+		for _, g := range []struct {
+			name, sql, types string
+			args             []any
+		}{
+			{"suppressions --since 1d, generic plan", sqlSuppressionsSince, "timestamptz", []any{now.Add(-day)}},
+			{"stats --by domain --since 30d, generic plan", sqlStatsDomain, "timestamptz, timestamptz, integer",
+				[]any{now.Add(-30 * day), time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), 50}},
+		} {
+			lines, err := explainGeneric(ctx, conn, g.sql, g.types, g.args)
+			if err != nil {
+				return fmt.Errorf("%s: %w", g.name, err)
+			}
+			fmt.Fprintf(stdout, "== %s\n%s\n\n", g.name, strings.Join(shorten(lines), "\n"))
+			summary = append(summary, fmt.Sprintf("%-46s %s", g.name, highlights(lines)))
 		}
-		name := "suppressions --since 1d, generic plan"
-		fmt.Fprintf(stdout, "== %s\n%s\n\n", name, strings.Join(lines, "\n"))
-		summary = append(summary, fmt.Sprintf("%-46s %s", name, highlights(lines)))
 	}
 	fmt.Fprintf(stdout, "== summary: access paths and execution time\n%s\n", strings.Join(summary, "\n"))
 	return nil
@@ -189,7 +198,7 @@ func explain(ctx context.Context, conn *pgx.Conn, p plan) ([]string, error) {
 // explainGeneric explains the plan PostgreSQL makes for the statement
 // without looking at its parameters: the one a prepared statement
 // switches to when it costs no more than the plans made for the values.
-func explainGeneric(ctx context.Context, conn *pgx.Conn, sql string, since time.Time) ([]string, error) {
+func explainGeneric(ctx context.Context, conn *pgx.Conn, sql, types string, args []any) ([]string, error) {
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return nil, err
@@ -198,12 +207,24 @@ func explainGeneric(ctx context.Context, conn *pgx.Conn, sql string, since time.
 	if _, err := tx.Exec(ctx, "SET LOCAL plan_cache_mode = force_generic_plan"); err != nil {
 		return nil, err
 	}
-	if _, err := tx.Exec(ctx, "PREPARE storebench_generic(timestamptz, text, text, text, integer) AS "+sql); err != nil {
+	if _, err := tx.Exec(ctx, "PREPARE storebench_generic("+types+") AS "+sql); err != nil {
 		return nil, err
 	}
 	defer tx.Exec(context.WithoutCancel(ctx), "DEALLOCATE storebench_generic")
-	rows, err := tx.Query(ctx, fmt.Sprintf("EXPLAIN (ANALYZE, BUFFERS) EXECUTE storebench_generic('%s', '', '', '', NULL)",
-		since.UTC().Format(time.RFC3339Nano)), pgx.QueryExecModeSimpleProtocol)
+	// EXECUTE takes no bind parameters: the values go in as literals.
+	params := make([]string, len(args))
+	for i, a := range args {
+		switch v := a.(type) {
+		case time.Time:
+			params[i] = "'" + v.UTC().Format(time.RFC3339Nano) + "'"
+		case string:
+			params[i] = "'" + strings.ReplaceAll(v, "'", "''") + "'"
+		default:
+			params[i] = fmt.Sprint(v)
+		}
+	}
+	rows, err := tx.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS) EXECUTE storebench_generic("+strings.Join(params, ", ")+")",
+		pgx.QueryExecModeSimpleProtocol)
 	if err != nil {
 		return nil, err
 	}

@@ -9,7 +9,7 @@
 //	go run ./scripts/storebench latency  --url URL [--n 200]
 //	go run ./scripts/storebench explain  --url URL
 //	go run ./scripts/storebench save     --url URL [--batches 200] [--size 500] [--raw] [--workers 1] [--keep]
-//	go run ./scripts/storebench cleanup  --url URL [--before 365d] [--batch 1000]
+//	go run ./scripts/storebench cleanup  --url URL [--before 365d] [--batch 1000] [--pause 0]
 //	go run ./scripts/storebench rebuild  --url URL
 //
 // generate empties the tables first only with --truncate. save adds rows and
@@ -45,7 +45,7 @@ commands:
   latency    time the hygiene queries through the store package (--n)
   explain    EXPLAIN (ANALYZE, BUFFERS) the hygiene queries
   save       time store.Save on the data set, then take the rows away (--batches, --size, --raw, --workers, --keep)
-  cleanup    time store.Cleanup of old rows while batches keep being saved (--before, --batch)
+  cleanup    time store.Cleanup of old rows while batches keep being saved (--before, --batch, --pause)
   rebuild    time store.RebuildSuppressions (bounced migrate after a policy change); nothing should change
 
 Run 'storebench COMMAND -h' for a command's flags.
