@@ -87,6 +87,10 @@ CREATE TABLE bounce (
 CREATE UNIQUE INDEX bounce_message_position ON bounce (message, position);
 CREATE UNIQUE INDEX bounce_notice_recipient ON bounce (notice_id, recipient) WHERE notice_id IS NOT NULL;
 CREATE INDEX bounce_recipient ON bounce (recipient, bounced_at);
+-- The suppression upkeep reads an address's recipient-scope rows from this
+-- index alone.
+CREATE INDEX bounce_recipient_scope ON bounce (recipient, bounced_at)
+    INCLUDE (kind, cause, severity, message) WHERE scope = 'recipient';
 CREATE INDEX bounce_domain ON bounce (domain, bounced_at);
 CREATE INDEX bounce_bounced_at ON bounce (bounced_at);
 

@@ -47,7 +47,8 @@ func (s *Store) upkeep(ctx context.Context, tx pgx.Tx, addrs []string, rebuild b
 	rows, err := tx.Query(ctx, `
 		SELECT recipient, coalesce(cause, 'complaint'), coalesce(severity, ''), bounced_at, message
 		FROM bounce
-		WHERE recipient = ANY($1) AND (kind = 'complaint' OR kind = 'bounce' AND cause = ANY($2))`,
+		WHERE recipient = ANY($1) AND scope = 'recipient'
+		  AND (kind = 'complaint' OR kind = 'bounce' AND cause = ANY($2))`,
 		addrs, s.causes)
 	if err != nil {
 		return 0, dbError(doing, err)
@@ -195,8 +196,9 @@ func (s *Store) RebuildSuppressions(ctx context.Context, progress func(done int)
 	for {
 		rows, err := s.pool.Query(ctx, `
 			SELECT address FROM (
-				SELECT DISTINCT recipient AS address FROM bounce WHERE recipient > $1 AND recipient <> ''
-				UNION SELECT address FROM suppression WHERE address > $1) t
+				(SELECT DISTINCT recipient AS address FROM bounce WHERE recipient > $1 AND recipient <> ''
+					ORDER BY 1 LIMIT $2)
+				UNION (SELECT address FROM suppression WHERE address > $1 ORDER BY 1 LIMIT $2)) t
 			ORDER BY address LIMIT $2`, after, chunk)
 		if err != nil {
 			return dbError("rebuilding suppressions", err)
