@@ -68,7 +68,8 @@ const (
 	sqlUpkeep = `
 		SELECT recipient, coalesce(cause, 'complaint'), coalesce(severity, ''), bounced_at, message
 		FROM bounce
-		WHERE recipient = ANY($1) AND (kind = 'complaint' OR kind = 'bounce' AND cause = ANY($2))`
+		WHERE recipient = ANY($1) AND scope = 'recipient'
+		  AND (kind = 'complaint' OR kind = 'bounce' AND cause = ANY($2))`
 	sqlCleanup = `
 				WITH ids AS (
 					SELECT id FROM message WHERE received_at < $1 ORDER BY received_at, id LIMIT $2
