@@ -5,6 +5,7 @@ go 1.26
 require (
 	github.com/emersion/go-message v0.18.2
 	github.com/jackc/pgx/v5 v5.13.0
+	github.com/klauspost/compress v1.20.4
 	github.com/pelletier/go-toml/v2 v2.4.3
 )
 

@@ -55,7 +55,7 @@ type StoreConfig struct {
 	// `bounced reclassify`. Default true.
 	KeepRaw *bool `toml:"keep_raw"`
 	// BatchSize is the number of messages written per transaction by
-	// import and reclassify. Default 500.
+	// import and reclassify. Default 1000.
 	BatchSize int `toml:"batch_size"`
 }
 
@@ -123,7 +123,7 @@ type ClassifyConfig struct {
 // The defaults that the zero value stands for.
 const (
 	defaultDatabaseURL   = "postgres://127.0.0.1:5432/bounced"
-	defaultBatchSize     = 500
+	defaultBatchSize     = 1000
 	defaultMaxBytes      = 128 << 20
 	defaultVERPSeparator = "+"
 	defaultVERPAt        = "="

@@ -47,7 +47,7 @@ func TestDBErrorConstraints(t *testing.T) {
 		{"not null", 5, "bounce", nil, str("bad_address"), str("hard"), nil,
 			[]string{"column recipient of table bounce needs a value"}, ""},
 		{"unique", 0, "bounce", str("x@y"), str("bad_address"), str("hard"), nil,
-			[]string{"already stored", "bounce_message_position"}, ""},
+			[]string{"already stored", "bounce_pkey"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

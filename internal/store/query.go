@@ -153,7 +153,7 @@ func (s *Store) History(ctx context.Context, address string, limit int) (History
 			coalesce(m.message_id, ''), coalesce(m.original_message_id, ''), m.original
 		FROM bounce b JOIN message m ON m.id = b.message
 		WHERE b.recipient = $1
-		ORDER BY b.bounced_at DESC, b.id DESC LIMIT $2`, address, lim)
+		ORDER BY b.bounced_at DESC, b.message DESC, b.position DESC LIMIT $2`, address, lim)
 	batch.Queue(`SELECT address, domain, reason, rule, suppressed_at, first_bounce, last_bounce, bounce_count,
 			coalesce(last_message, 0) FROM suppression WHERE address = $1`, address)
 	batch.Queue(`SELECT released_at, reason, released_by, coalesce(was_reason, ''),

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/bounced/bounced/internal/classify"
 	"github.com/bounced/bounced/internal/dsn"
@@ -124,10 +125,10 @@ func (s *Store) Replace(ctx context.Context, rs []Reanalysis) (Changed, error) {
 		}
 		for i, id := range br.message {
 			c, sv := "", ""
-			if br.cause[i] != nil {
-				c, sv = *br.cause[i], *br.severity[i]
+			if br.cause[i].Valid {
+				c, sv = br.cause[i].String, br.severity[i].String
 			}
-			after[id] = append(after[id], rowKey(int(*br.position[i]), br.recipient[i], br.kind[i], c, sv))
+			after[id] = append(after[id], rowKey(int(br.position[i]), br.recipient[i], br.kind[i], c, sv))
 		}
 		added, err := br.insert(ctx, tx)
 		if err != nil {
@@ -164,7 +165,7 @@ func updateMessages(ctx context.Context, tx pgx.Tx, ids []int64, msgs []Message)
 	const doing = "replacing analyses"
 	n := len(ids)
 	kind, format, sender, subject, original := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	messageID, origID, parseErr := make([]*string, n), make([]*string, n), make([]*string, n)
+	messageID, origID, parseErr := make([]pgtype.Text, n), make([]pgtype.Text, n), make([]pgtype.Text, n)
 	for i := range msgs {
 		rep := msgs[i].Report
 		if rep == nil {
@@ -176,8 +177,7 @@ func updateMessages(ctx context.Context, tx pgx.Tx, ids []int64, msgs []Message)
 		messageID[i], origID[i] = nonEmpty(rep.MessageID), nonEmpty(rep.Original.MessageID)
 		original[i] = originalJSON(&rep.Original)
 		if msgs[i].ParseErr != nil {
-			e := clean(msgs[i].ParseErr.Error())
-			parseErr[i] = &e
+			parseErr[i] = pgtype.Text{String: clean(msgs[i].ParseErr.Error()), Valid: true}
 		}
 	}
 	rows, err := tx.Query(ctx, `

@@ -2,18 +2,24 @@ package store
 
 import (
 	"bytes"
-	"compress/gzip"
+	"cmp"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/mail"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/klauspost/compress/gzip"
 
 	"github.com/bounced/bounced/internal/classify"
 	"github.com/bounced/bounced/internal/dsn"
@@ -71,9 +77,34 @@ type Saved struct {
 // import, same content) is skipped, and a recipient of a notice already
 // stored from another mailbox (same Message-ID) keeps one row. The
 // suppression list and the daily counts are brought up to date in the
-// same transaction.
+// same transaction. Save is Prepare then SavePrepared.
 func (s *Store) Save(ctx context.Context, b Batch) (Saved, error) {
-	var out Saved
+	p, err := s.Prepare(b)
+	if err != nil {
+		return Saved{}, err
+	}
+	return s.SavePrepared(ctx, p)
+}
+
+// Prepared is a batch made ready for the database by Prepare.
+type Prepared struct {
+	msgs []Message
+	cp   *Checkpoint
+	cols messageCols
+	// rows has the index into msgs in its message column, until the
+	// messages have their ids.
+	rows bounceRows
+	// raw is the compressed source of each message, when the store keeps
+	// them.
+	raw [][]byte
+}
+
+// Prepare does the part of a Save that needs no database: digests, the
+// columns of every row, the compression of the raw sources (spread over
+// the cores). A caller saving batch after batch prepares the next while
+// the last is written (SavePrepared), so that the two overlap. It fails
+// only on a message without a mailbox.
+func (s *Store) Prepare(b Batch) (*Prepared, error) {
 	// A message without its time of arrival arrived now: the message row
 	// and the times of its recipients (bounceTime) must agree on it.
 	msgs, cloned, now := b.Messages, false, time.Now()
@@ -85,25 +116,36 @@ func (s *Store) Save(ctx context.Context, b Batch) (Saved, error) {
 			msgs[i].ReceivedAt = now
 		}
 	}
+	p := &Prepared{msgs: msgs, cp: b.Checkpoint}
+	var wg sync.WaitGroup
+	if s.keepRaw {
+		wg.Go(func() { p.raw = compressAll(msgs) })
+	}
+	var err error
+	p.cols, err = prepareMessages(msgs)
+	if err != nil {
+		wg.Wait()
+		return nil, err
+	}
+	for i := range msgs {
+		p.rows.add(int64(i), &msgs[i])
+	}
+	wg.Wait()
+	return p, nil
+}
+
+// SavePrepared writes a prepared batch in one transaction, as Save does.
+// A batch may be saved again after an error.
+func (s *Store) SavePrepared(ctx context.Context, p *Prepared) (Saved, error) {
+	var out Saved
 	err := s.inTx(ctx, "saving messages", func(tx pgx.Tx) error {
-		ids, err := insertMessages(ctx, tx, msgs)
+		ids, err := p.cols.insert(ctx, tx)
 		if err != nil {
 			return err
 		}
 		out.Messages = len(ids)
-		out.Duplicates = len(msgs) - len(ids)
-		if s.keepRaw {
-			if err := insertRaw(ctx, tx, msgs, ids); err != nil {
-				return err
-			}
-		}
-		var rows bounceRows
-		for i := range msgs {
-			if id, ok := ids[i]; ok {
-				rows.add(id, &msgs[i])
-			}
-		}
-		added, err := rows.insert(ctx, tx)
+		out.Duplicates = len(p.msgs) - len(ids)
+		added, err := p.rows.withIDs(ids).insert(ctx, tx)
 		if err != nil {
 			return err
 		}
@@ -114,70 +156,89 @@ func (s *Store) Save(ctx context.Context, b Batch) (Saved, error) {
 		if err := addDays(ctx, tx, added, nil); err != nil {
 			return err
 		}
-		if b.Checkpoint != nil {
-			return saveCheckpoint(ctx, tx, *b.Checkpoint)
+		if p.raw != nil {
+			if err := insertRaw(ctx, tx, p.raw, ids); err != nil {
+				return err
+			}
+		}
+		if p.cp != nil {
+			return saveCheckpoint(ctx, tx, *p.cp)
 		}
 		return nil
 	})
 	return out, err
 }
 
-// insertMessages inserts the message rows not already stored and returns
-// their ids by index into msgs.
-func insertMessages(ctx context.Context, tx pgx.Tx, msgs []Message) (map[int]int64, error) {
+// messageCols holds the columns of the message rows, in order of key.
+type messageCols struct {
+	account, mailbox, kind, format, sender, subject, original []string
+	uidValidity, uid, size                                    []int64
+	digest                                                    [][]byte
+	source, messageID, origID, parseErr                       []pgtype.Text
+	received                                                  []time.Time
+	// keys maps a message's key to its index in the batch (the first, for
+	// a message twice in it).
+	keys map[string]int
+}
+
+// prepareMessages makes the columns of the message rows.
+func prepareMessages(msgs []Message) (messageCols, error) {
 	n := len(msgs)
-	var (
-		account, mailbox, kind, format, sender, subject = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		uidValidity, uid, size                          = make([]int64, n), make([]int64, n), make([]int64, n)
-		digest                                          = make([][]byte, n)
-		source, messageID, origID, parseErr             = make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
-		received                                        = make([]time.Time, n)
-		original                                        = make([]string, n)
-	)
+	c := messageCols{
+		account: make([]string, n), mailbox: make([]string, n), kind: make([]string, n), format: make([]string, n),
+		sender: make([]string, n), subject: make([]string, n), original: make([]string, n),
+		uidValidity: make([]int64, n), uid: make([]int64, n), size: make([]int64, n),
+		digest: make([][]byte, n), source: make([]pgtype.Text, n), messageID: make([]pgtype.Text, n),
+		origID: make([]pgtype.Text, n), parseErr: make([]pgtype.Text, n), received: make([]time.Time, n),
+		keys: make(map[string]int, n),
+	}
 	// The rows go in in order of key, so that two batches holding some of
 	// the same messages wait for each other's rows in the same order and
 	// cannot deadlock. The sort is stable: of a message twice in the
 	// batch, the first copy is the one stored, as in two batches.
-	order, msgKeys, sums := make([]int, n), make([]string, n), make([][]byte, n)
+	order, msgKeys, sums := make([]int, n), make([]string, n), make([][32]byte, n)
 	for i := range msgs {
 		m := &msgs[i]
 		if m.Mailbox == "" {
-			return nil, fmt.Errorf("saving messages: message %d has no mailbox", i)
+			return c, fmt.Errorf("saving messages: message %d has no mailbox", i)
 		}
-		sum := sha256.Sum256(m.Raw)
-		sums[i] = sum[:]
-		msgKeys[i] = messageKey(m.Account, m.Mailbox, int64(m.UIDValidity), int64(m.UID), sums[i])
+		sums[i] = sha256.Sum256(m.Raw)
+		msgKeys[i] = messageKey(m.Account, m.Mailbox, int64(m.UIDValidity), int64(m.UID), sums[i][:])
 		order[i] = i
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(msgKeys[a], msgKeys[b]) })
-	keys := make(map[string]int, n)
 	for j, i := range order {
 		m := &msgs[i]
 		rep := m.Report
 		if rep == nil {
 			rep = &dsn.Report{Kind: dsn.NotBounce}
 		}
-		account[j], mailbox[j] = m.Account, m.Mailbox
-		uidValidity[j], uid[j] = int64(m.UIDValidity), int64(m.UID)
-		digest[j], size[j] = sums[i], int64(len(m.Raw))
-		source[j] = nonEmpty(m.Source)
-		received[j] = m.ReceivedAt
-		if received[j].IsZero() {
-			received[j] = time.Now() // Save sets it; this is for other callers
+		c.account[j], c.mailbox[j] = m.Account, m.Mailbox
+		c.uidValidity[j], c.uid[j] = int64(m.UIDValidity), int64(m.UID)
+		c.digest[j], c.size[j] = sums[i][:], int64(len(m.Raw))
+		c.source[j] = nonEmpty(m.Source)
+		c.received[j] = m.ReceivedAt
+		if c.received[j].IsZero() {
+			c.received[j] = time.Now() // Prepare sets it; this is for other callers
 		}
-		kind[j], format[j] = string(rep.Kind), rep.Format
-		messageID[j] = nonEmpty(rep.MessageID)
-		sender[j], subject[j] = clean(rep.From), clean(rep.Subject)
-		origID[j] = nonEmpty(rep.Original.MessageID)
-		original[j] = originalJSON(&rep.Original)
+		c.kind[j], c.format[j] = string(rep.Kind), rep.Format
+		c.messageID[j] = nonEmpty(rep.MessageID)
+		c.sender[j], c.subject[j] = clean(rep.From), clean(rep.Subject)
+		c.origID[j] = nonEmpty(rep.Original.MessageID)
+		c.original[j] = originalJSON(&rep.Original)
 		if m.ParseErr != nil {
-			e := clean(m.ParseErr.Error())
-			parseErr[j] = &e
+			c.parseErr[j] = pgtype.Text{String: clean(m.ParseErr.Error()), Valid: true}
 		}
-		if !hasKey(keys, msgKeys[i]) {
-			keys[msgKeys[i]] = i
+		if !hasKey(c.keys, msgKeys[i]) {
+			c.keys[msgKeys[i]] = i
 		}
 	}
+	return c, nil
+}
+
+// insert inserts the message rows not already stored and returns their ids
+// by index into the batch.
+func (c *messageCols) insert(ctx context.Context, tx pgx.Tx) (map[int]int64, error) {
 	rows, err := tx.Query(ctx, `
 		INSERT INTO message (account, mailbox, uid_validity, uid, digest, size, source, received_at,
 			kind, format, message_id, sender, subject, original_message_id, original, parse_error, parser_version)
@@ -186,12 +247,12 @@ func insertMessages(ctx context.Context, tx pgx.Tx, msgs []Message) (map[int]int
 			$13::text[], $14::text[], $15::jsonb[], $16::text[])
 		ON CONFLICT DO NOTHING
 		RETURNING id, account, mailbox, uid_validity, uid, digest`,
-		account, mailbox, uidValidity, uid, digest, size, source, received, kind, format, messageID,
-		sender, subject, origID, original, parseErr, ParserVersion)
+		c.account, c.mailbox, c.uidValidity, c.uid, c.digest, c.size, c.source, c.received, c.kind, c.format,
+		c.messageID, c.sender, c.subject, c.origID, c.original, c.parseErr, ParserVersion)
 	if err != nil {
 		return nil, dbError("saving messages", err)
 	}
-	ids := make(map[int]int64, n)
+	ids := make(map[int]int64, len(c.keys))
 	for rows.Next() {
 		var (
 			id, uv, u int64
@@ -201,7 +262,7 @@ func insertMessages(ctx context.Context, tx pgx.Tx, msgs []Message) (map[int]int
 		if err := rows.Scan(&id, &acc, &mb, &uv, &u, &dg); err != nil {
 			return nil, dbError("saving messages", err)
 		}
-		if i, ok := keys[messageKey(acc, mb, uv, u, dg)]; ok {
+		if i, ok := c.keys[messageKey(acc, mb, uv, u, dg)]; ok {
 			ids[i] = id
 		}
 	}
@@ -217,7 +278,13 @@ func hasKey(m map[string]int, k string) bool {
 // and UID, or by content for an import.
 func messageKey(account, mailbox string, uidValidity, uid int64, digest []byte) string {
 	if uid > 0 {
-		return fmt.Sprintf("u\x00%s\x00%s\x00%010d\x00%010d", account, mailbox, uidValidity, uid) // sorts by UID
+		// UIDVALIDITY and UID big-endian, so that keys sort by UID.
+		b := make([]byte, 0, len(account)+len(mailbox)+20)
+		b = append(append(append(b, "u\x00"...), account...), 0)
+		b = append(append(b, mailbox...), 0)
+		b = binary.BigEndian.AppendUint64(b, uint64(uidValidity))
+		b = binary.BigEndian.AppendUint64(b, uint64(uid))
+		return string(b)
 	}
 	return "d\x00" + string(digest)
 }
@@ -248,37 +315,65 @@ func originalJSON(o *dsn.Original) string {
 	return string(b)
 }
 
-// insertRaw keeps the raw source of the new messages, gzip-compressed.
-func insertRaw(ctx context.Context, tx pgx.Tx, msgs []Message, ids map[int]int64) error {
-	var (
-		refs []int64
-		raws [][]byte
-		buf  bytes.Buffer
-	)
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed) // a valid level never errs
-	for i, id := range ids {
-		buf.Reset()
-		zw.Reset(&buf)
-		zw.Write(msgs[i].Raw) // writes to a bytes.Buffer don't fail
-		zw.Close()
-		refs = append(refs, id)
-		raws = append(raws, bytes.Clone(buf.Bytes()))
+// gzipWriters keeps gzip writers for reuse: each holds a few hundred KB
+// of state.
+var gzipWriters sync.Pool
+
+// compressAll gzips the raw source of every message, on as many
+// goroutines as there are cores.
+func compressAll(msgs []Message) [][]byte {
+	out := make([][]byte, len(msgs))
+	// Pieces of at least 32 messages, at most one a core.
+	n := min(runtime.GOMAXPROCS(0), max(1, len(msgs)/32))
+	var wg sync.WaitGroup
+	for w := range n {
+		wg.Go(func() {
+			zw, _ := gzipWriters.Get().(*gzip.Writer)
+			if zw == nil {
+				zw, _ = gzip.NewWriterLevel(nil, gzip.BestSpeed) // a valid level never errs
+			}
+			defer gzipWriters.Put(zw)
+			var buf bytes.Buffer
+			for i := w; i < len(msgs); i += n {
+				buf.Reset()
+				zw.Reset(&buf)
+				zw.Write(msgs[i].Raw) // writes to a bytes.Buffer don't fail
+				zw.Close()
+				out[i] = bytes.Clone(buf.Bytes())
+			}
+		})
 	}
-	if len(refs) == 0 {
+	wg.Wait()
+	return out
+}
+
+// insertRaw keeps the compressed raw sources of the new messages (ids, by
+// index into raw). The messages are new, so their rows are copied in
+// without a conflict to look for.
+func insertRaw(ctx context.Context, tx pgx.Tx, raw [][]byte, ids map[int]int64) error {
+	idx := make([]int, 0, len(ids))
+	for i := range ids {
+		idx = append(idx, i)
+	}
+	if len(idx) == 0 {
 		return nil
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO message_raw (message, encoding, raw)
-		SELECT m, 'gzip', r FROM unnest($1::bigint[], $2::bytea[]) AS t(m, r)`, refs, raws)
+	slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(ids[a], ids[b]) })
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"message_raw"}, []string{"message", "encoding", "raw"},
+		pgx.CopyFromSlice(len(idx), func(k int) ([]any, error) {
+			return []any{ids[idx[k]], "gzip", raw[idx[k]]}, nil
+		}))
 	return dbError("saving raw messages", err)
 }
 
 // bounceRows gathers recipient rows as columns, for one INSERT.
 type bounceRows struct {
 	message                                          []int64
-	position, replyCode                              []*int32
+	position                                         []int16
+	replyCode                                        []pgtype.Int2
 	kind, recipient, domain, action, scope, rule, dg []string
-	noticeID, origRcpt, status, command, remote      []*string
-	reporting, cause, severity, feedback             []*string
+	noticeID, origRcpt, status, command, remote      []pgtype.Text
+	reporting, cause, severity, feedback             []pgtype.Text
 	at                                               []time.Time
 }
 
@@ -307,10 +402,9 @@ func (r *bounceRows) add(id int64, m *Message) {
 			r.row(id, i, rep, string(rep.Kind), rc.Recipient, string(rc.Action))
 			r.origRcpt = append(r.origRcpt, nonEmpty(rc.OriginalRecipient))
 			r.status = append(r.status, statusText(rc.Status))
-			var code *int32
+			var code pgtype.Int2
 			if rc.ReplyCode >= 200 && rc.ReplyCode <= 599 {
-				c := int32(rc.ReplyCode)
-				code = &c
+				code = pgtype.Int2{Int16: int16(rc.ReplyCode), Valid: true}
 			}
 			r.replyCode = append(r.replyCode, code)
 			r.dg = append(r.dg, clean(rc.Diagnostic))
@@ -321,26 +415,26 @@ func (r *bounceRows) add(id int64, m *Message) {
 				mta = rep.ReportingMTA
 			}
 			r.reporting = append(r.reporting, nonEmpty(mta))
-			c, sv := string(res.Cause), string(res.Severity)
-			r.cause = append(r.cause, &c)
-			r.severity = append(r.severity, &sv)
+			r.cause = append(r.cause, pgtype.Text{String: string(res.Cause), Valid: true})
+			r.severity = append(r.severity, pgtype.Text{String: string(res.Severity), Valid: true})
 			r.scope = append(r.scope, string(res.Cause.Scope()))
 			r.rule = append(r.rule, res.Rule)
-			r.feedback = append(r.feedback, nil)
+			r.feedback = append(r.feedback, pgtype.Text{})
 			r.at = append(r.at, bounceTime(rep, rc.LastAttempt, m.ReceivedAt))
 		}
 	case dsn.Complaint:
 		for i, addr := range complainants(rep) {
 			r.row(id, i, rep, string(dsn.Complaint), addr, "complained")
-			r.origRcpt = append(r.origRcpt, nil)
-			r.status = append(r.status, nil)
-			r.replyCode = append(r.replyCode, nil)
+			var null pgtype.Text
+			r.origRcpt = append(r.origRcpt, null)
+			r.status = append(r.status, null)
+			r.replyCode = append(r.replyCode, pgtype.Int2{})
 			r.dg = append(r.dg, "")
-			r.command = append(r.command, nil)
-			r.remote = append(r.remote, nil)
-			r.reporting = append(r.reporting, nil)
-			r.cause = append(r.cause, nil)
-			r.severity = append(r.severity, nil)
+			r.command = append(r.command, null)
+			r.remote = append(r.remote, null)
+			r.reporting = append(r.reporting, null)
+			r.cause = append(r.cause, null)
+			r.severity = append(r.severity, null)
 			r.scope = append(r.scope, string(classify.ScopeRecipient))
 			ft := "abuse"
 			if rep.Feedback != nil {
@@ -349,7 +443,7 @@ func (r *bounceRows) add(id int64, m *Message) {
 				}
 			}
 			r.rule = append(r.rule, "complaint:"+ft)
-			r.feedback = append(r.feedback, &ft)
+			r.feedback = append(r.feedback, pgtype.Text{String: ft, Valid: true})
 			at2 := at
 			if rep.Feedback != nil && sane(rep.Feedback.ArrivalDate, m.ReceivedAt) {
 				at2 = rep.Feedback.ArrivalDate
@@ -366,13 +460,45 @@ func (r *bounceRows) row(id int64, pos int, rep *dsn.Report, kind, rcpt, action 
 		rcpt = a // the domain lower-cased, as Unsuppress and History look it up
 	}
 	r.message = append(r.message, id)
-	p := int32(min(pos, 32767))
-	r.position = append(r.position, &p)
+	r.position = append(r.position, int16(min(pos, 32767)))
 	r.noticeID = append(r.noticeID, nonEmpty(rep.MessageID))
 	r.kind = append(r.kind, kind)
 	r.recipient = append(r.recipient, rcpt)
 	r.domain = append(r.domain, domainOf(rcpt))
 	r.action = append(r.action, action)
+}
+
+// withIDs gives the rows of the messages stored (ids, by index into the
+// batch), their message column set to the ids; r keeps the indexes.
+func (r *bounceRows) withIDs(ids map[int]int64) *bounceRows {
+	keep := make([]int, 0, len(r.message))
+	for k, i := range r.message {
+		if _, ok := ids[int(i)]; ok {
+			keep = append(keep, k)
+		}
+	}
+	out := *r
+	if len(keep) < len(r.message) {
+		out = bounceRows{}
+		for _, k := range keep {
+			out.message = append(out.message, r.message[k])
+			out.position, out.replyCode = append(out.position, r.position[k]), append(out.replyCode, r.replyCode[k])
+			out.kind, out.recipient = append(out.kind, r.kind[k]), append(out.recipient, r.recipient[k])
+			out.domain, out.action = append(out.domain, r.domain[k]), append(out.action, r.action[k])
+			out.scope, out.rule, out.dg = append(out.scope, r.scope[k]), append(out.rule, r.rule[k]), append(out.dg, r.dg[k])
+			out.noticeID, out.origRcpt = append(out.noticeID, r.noticeID[k]), append(out.origRcpt, r.origRcpt[k])
+			out.status, out.command = append(out.status, r.status[k]), append(out.command, r.command[k])
+			out.remote, out.reporting = append(out.remote, r.remote[k]), append(out.reporting, r.reporting[k])
+			out.cause, out.severity = append(out.cause, r.cause[k]), append(out.severity, r.severity[k])
+			out.feedback, out.at = append(out.feedback, r.feedback[k]), append(out.at, r.at[k])
+		}
+	} else {
+		out.message = slices.Clone(r.message)
+	}
+	for k, i := range out.message {
+		out.message[k] = ids[int(i)]
+	}
+	return &out
 }
 
 // complainants gives the addresses a complaint is about: the feedback
@@ -566,6 +692,9 @@ func clean(s string) string {
 	if strings.IndexByte(s, 0) >= 0 {
 		s = strings.ReplaceAll(s, "\x00", "")
 	}
+	if utf8.ValidString(s) {
+		return s
+	}
 	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
@@ -573,17 +702,15 @@ func clean(s string) string {
 // there is none or when it is not one the status column holds (RFC 3463
 // 2: class 2, 4 or 5, subject and detail up to three digits), so that one
 // odd value does not fail its batch.
-func statusText(st dsn.Status) *string {
+func statusText(st dsn.Status) pgtype.Text {
 	if st.IsZero() || st.Class != 2 && st.Class != 4 && st.Class != 5 || st.Subject > 999 || st.Detail > 999 {
-		return nil
+		return pgtype.Text{}
 	}
-	s := st.String()
-	return &s
+	return pgtype.Text{String: st.String(), Valid: true}
 }
 
-func nonEmpty(s string) *string {
-	if s = clean(s); s == "" {
-		return nil
-	}
-	return &s
+// nonEmpty gives s as text, NULL when empty.
+func nonEmpty(s string) pgtype.Text {
+	s = clean(s)
+	return pgtype.Text{String: s, Valid: s != ""}
 }

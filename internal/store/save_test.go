@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/bounced/bounced/internal/classify"
@@ -212,5 +214,73 @@ func TestCheckpoint(t *testing.T) {
 	}
 	if got, err := s.Checkpoint(ctx, "acct", "INBOX"); err != nil || got.LastUID != 4 {
 		t.Errorf("after a failed batch the checkpoint is %+v, %v; want last UID 4", got, err)
+	}
+}
+
+// A prepared batch can be saved again (a retry after an error), and one
+// part of which is stored already writes only the rest, with the raw
+// source and the recipient rows of the right messages.
+func TestSavePrepared(t *testing.T) {
+	t.Parallel()
+	s, url := openURL(t, Options{KeepRaw: true})
+	c := connect(t, url)
+	ctx := context.Background()
+	m1 := bounce(1, "a@one.example", classify.BadAddress, classify.Hard, day(0))
+	m2 := twoRecipients(2, "b@two.example", "c@two.example")
+	m3 := bounce(3, "d@three.example", classify.Blocklisted, classify.Hard, day(0))
+	if got := save(t, s, m2); got.Messages != 1 {
+		t.Fatalf("saving the middle message first: %+v", got)
+	}
+	p, err := s.Prepare(Batch{Messages: []Message{m1, m2, m3}, Checkpoint: &Checkpoint{Account: "acct", Mailbox: "INBOX", UIDValidity: 7, LastUID: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.SavePrepared(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Saved{Messages: 2, Duplicates: 1, Bounces: 2, Suppressed: 1}); got != want {
+		t.Errorf("saved %+v, want %+v", got, want)
+	}
+	if got, err = s.SavePrepared(ctx, p); err != nil || got != (Saved{Duplicates: 3}) {
+		t.Errorf("saved again: %+v, %v; want all duplicates", got, err)
+	}
+	// Every recipient row and raw source belongs to the message it came
+	// from.
+	rows, err := c.Query(ctx, `SELECT m.uid, b.recipient FROM bounce b JOIN message m ON m.id = b.message ORDER BY 1, 2`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pairs []string
+	for rows.Next() {
+		var uid int64
+		var r string
+		if err := rows.Scan(&uid, &r); err != nil {
+			t.Fatal(err)
+		}
+		pairs = append(pairs, fmt.Sprintf("%d:%s", uid, r))
+	}
+	if want := []string{"1:a@one.example", "2:b@two.example", "2:c@two.example", "3:d@three.example"}; !slices.Equal(pairs, want) {
+		t.Errorf("rows %v, want %v", pairs, want)
+	}
+	raws, err := s.RawMessages(ctx, day(-1), 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range raws {
+		var uid int64
+		if err := c.QueryRow(ctx, `SELECT uid FROM message WHERE id = $1`, r.ID).Scan(&uid); err != nil {
+			t.Fatal(err)
+		}
+		if want := []Message{m1, m2, m3}[uid-1].Raw; string(r.Raw) != string(want) {
+			t.Errorf("raw of UID %d is %q, want %q", uid, r.Raw, want)
+		}
+	}
+	if len(raws) != 3 {
+		t.Errorf("%d raw messages, want 3", len(raws))
+	}
+	cp, err := s.Checkpoint(ctx, "acct", "INBOX")
+	if err != nil || cp.LastUID != 3 {
+		t.Errorf("checkpoint %+v, %v; want last UID 3", cp, err)
 	}
 }

@@ -39,48 +39,62 @@ func (s *Store) upkeep(ctx context.Context, tx pgx.Tx, addrs []string, rebuild b
 		return 0, nil
 	}
 	const doing = "updating suppressions"
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(h) FROM
-		(SELECT DISTINCT hashtextextended('bounced.address:' || a, 0) AS h FROM unnest($1::text[]) a) t ORDER BY h`, addrs); err != nil {
-		return 0, dbError(doing, err)
-	}
-	events := make(map[string][]policy.Event, len(addrs))
-	rows, err := tx.Query(ctx, `
+	// The locks, then the rows and the releases, in one round trip: each
+	// statement sees what was committed before it began, so the reads see
+	// the rows of any batch that held a lock before.
+	batch := &pgx.Batch{}
+	batch.Queue(`SELECT pg_advisory_xact_lock(h) FROM
+		(SELECT DISTINCT hashtextextended('bounced.address:' || a, 0) AS h FROM unnest($1::text[]) a) t ORDER BY h`, addrs)
+	batch.Queue(`
 		SELECT recipient, coalesce(cause, 'complaint'), coalesce(severity, ''), bounced_at, message
 		FROM bounce
 		WHERE recipient = ANY($1) AND scope = 'recipient'
-		  AND (kind = 'complaint' OR kind = 'bounce' AND cause = ANY($2))`,
-		addrs, s.causes)
-	if err != nil {
-		return 0, dbError(doing, err)
-	}
-	for rows.Next() {
-		var (
-			addr, reason, sev string
-			e                 policy.Event
-		)
-		if err := rows.Scan(&addr, &reason, &sev, &e.At, &e.Message); err != nil {
-			return 0, dbError(doing, err)
-		}
-		e.Reason, e.Severity = policy.Reason(reason), classify.Severity(sev)
-		events[addr] = append(events[addr], e)
-	}
-	if err := rows.Err(); err != nil {
-		return 0, dbError(doing, err)
-	}
+		  AND (kind = 'complaint' OR kind = 'bounce' AND cause = ANY($2))`, addrs, s.causes)
+	batch.Queue(`SELECT address, max(released_at) FROM release WHERE address = ANY($1) GROUP BY address`, addrs)
+	events := make(map[string][]policy.Event, len(addrs))
 	released := map[string]time.Time{}
-	rows, err = tx.Query(ctx, `SELECT address, max(released_at) FROM release WHERE address = ANY($1) GROUP BY address`, addrs)
-	if err != nil {
-		return 0, dbError(doing, err)
-	}
-	for rows.Next() {
-		var a string
-		var t time.Time
-		if err := rows.Scan(&a, &t); err != nil {
-			return 0, dbError(doing, err)
+	err := func() error {
+		br := tx.SendBatch(ctx, batch)
+		defer br.Close()
+		if _, err := br.Exec(); err != nil {
+			return err
 		}
-		released[a] = t
-	}
-	if err := rows.Err(); err != nil {
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var (
+				addr, reason, sev string
+				e                 policy.Event
+			)
+			if err := rows.Scan(&addr, &reason, &sev, &e.At, &e.Message); err != nil {
+				return err
+			}
+			e.Reason, e.Severity = policy.Reason(reason), classify.Severity(sev)
+			events[addr] = append(events[addr], e)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows, err = br.Query()
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var a string
+			var t time.Time
+			if err := rows.Scan(&a, &t); err != nil {
+				return err
+			}
+			released[a] = t
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return br.Close()
+	}()
+	if err != nil {
 		return 0, dbError(doing, err)
 	}
 

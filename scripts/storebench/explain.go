@@ -35,7 +35,7 @@ const (
 			coalesce(m.message_id, ''), coalesce(m.original_message_id, ''), m.original
 		FROM bounce b JOIN message m ON m.id = b.message
 		WHERE b.recipient = $1
-		ORDER BY b.bounced_at DESC, b.id DESC LIMIT $2`
+		ORDER BY b.bounced_at DESC, b.message DESC, b.position DESC LIMIT $2`
 	sqlHistorySuppression = `SELECT address, domain, reason, rule, suppressed_at, first_bounce, last_bounce, bounce_count,
 			coalesce(last_message, 0) FROM suppression WHERE address = $1`
 	sqlHistoryReleases = `SELECT released_at, reason, released_by, coalesce(was_reason, ''),

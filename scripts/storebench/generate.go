@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"math/rand/v2"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -18,7 +16,6 @@ import (
 
 	"github.com/bounced/bounced/internal/policy"
 	"github.com/bounced/bounced/internal/store"
-	"github.com/bounced/bounced/migrations"
 )
 
 // runGenerate is `storebench generate`: it migrates the database, draws the
@@ -115,7 +112,7 @@ func runGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	d.describe(stdout)
 
-	idx, err := migrationIndexes()
+	idx, err := schemaIndexes(ctx, conn)
 	if err != nil {
 		return err
 	}
@@ -403,36 +400,30 @@ func (d *data) loadRest(ctx context.Context, conn *pgx.Conn, p policy.Policy) er
 	return err
 }
 
-// indexDef is a CREATE INDEX statement of the migrations.
+// indexDef is a CREATE INDEX statement of the schema.
 type indexDef struct{ name, table, sql string }
 
-var createIndex = regexp.MustCompile(`(?is)CREATE\s+(?:UNIQUE\s+)?INDEX\s+(\w+)\s+ON\s+(\w+)\b[^;]*;`)
-
-// migrationIndexes gives the CREATE INDEX statements of the migrations on
-// message and bounce, as written there: the load drops these indexes and
-// builds them again with the very same statements.
-func migrationIndexes() ([]indexDef, error) {
-	files, err := fs.Glob(migrations.FS, "*.sql")
+// schemaIndexes gives the secondary indexes of message and bounce as the
+// migrations left them (those behind a constraint stay): the load drops
+// them and builds them again with the same definitions.
+func schemaIndexes(ctx context.Context, conn *pgx.Conn) ([]indexDef, error) {
+	rows, err := conn.Query(ctx, `
+		SELECT c.relname, t.relname, pg_get_indexdef(i.indexrelid)
+		FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid
+		WHERE t.relname IN ('message', 'bounce') AND t.relnamespace = current_schema()::regnamespace
+		  AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)
+		ORDER BY 1`)
 	if err != nil {
 		return nil, err
 	}
-	slices.Sort(files)
-	var out []indexDef
-	for _, f := range files {
-		b, err := fs.ReadFile(migrations.FS, f)
-		if err != nil {
-			return nil, err
-		}
-		for _, m := range createIndex.FindAllStringSubmatch(string(b), -1) {
-			if m[2] == "message" || m[2] == "bounce" {
-				out = append(out, indexDef{name: m[1], table: m[2], sql: m[0]})
-			}
-		}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (indexDef, error) {
+		var d indexDef
+		return d, r.Scan(&d.name, &d.table, &d.sql)
+	})
+	if err == nil && len(out) == 0 {
+		err = fmt.Errorf("no secondary index on message or bounce")
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("no CREATE INDEX on message or bounce in the migrations")
-	}
-	return out, nil
+	return out, err
 }
 
 // buildIndexes runs the statements on two connections, the biggest first.

@@ -24,9 +24,10 @@ const saveMailbox = "storebench-save"
 func runSave(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newFlags("save", stderr)
 	batches := f.Int("batches", 200, "batches to save")
-	size := f.Int("size", 500, "notices a batch (the daemon's store.batch_size)")
+	size := f.Int("size", 1000, "notices a batch (the daemon's store.batch_size)")
 	raw := f.Bool("raw", false, "keep the raw notices (store.keep_raw)")
 	workers := f.Int("workers", 1, "goroutines saving at once, each its own mailbox")
+	pipelined := f.Bool("pipelined", false, "one writer that prepares the next batch (store.Prepare) while the last is written")
 	keep := f.Bool("keep", false, "leave the rows written")
 	if err := f.parse(args); err != nil {
 		return err
@@ -92,7 +93,34 @@ func runSave(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		wg     sync.WaitGroup
 		failed error
 	)
+	// save writes batch k: with --pipelined, it was prepared while the
+	// batch before was written.
+	save := func(k int) (store.Saved, error) { return st.Save(ctx, jobs[k].b) }
+	var prepared chan *store.Prepared
+	if *pipelined {
+		*workers = 1
+		prepared = make(chan *store.Prepared, 1)
+		save = func(int) (store.Saved, error) {
+			p, ok := <-prepared
+			if !ok {
+				return store.Saved{}, fmt.Errorf("a batch could not be prepared")
+			}
+			return st.SavePrepared(ctx, p)
+		}
+	}
 	began := time.Now()
+	if *pipelined {
+		go func() {
+			defer close(prepared)
+			for k := range jobs {
+				p, err := st.Prepare(jobs[k].b)
+				if err != nil {
+					return
+				}
+				prepared <- p
+			}
+		}()
+	}
 	for range *workers {
 		wg.Go(func() {
 			for {
@@ -101,7 +129,7 @@ func runSave(ctx context.Context, args []string, stdout, stderr io.Writer) error
 					return
 				}
 				t := time.Now()
-				got, err := st.Save(ctx, jobs[k].b)
+				got, err := save(k)
 				d := time.Since(t)
 				mu.Lock()
 				if err != nil && failed == nil {
@@ -125,7 +153,7 @@ func runSave(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if failed != nil {
 		return failed
 	}
-	fmt.Fprintf(stdout, "saved %d batches of %d notices (raw kept: %v, %d at once) in %s\n", len(jobs), *size, *raw, *workers, elapsed.Round(time.Millisecond))
+	fmt.Fprintf(stdout, "saved %d batches of %d notices (raw kept: %v, %d at once, pipelined: %v) in %s\n", len(jobs), *size, *raw, *workers, *pipelined, elapsed.Round(time.Millisecond))
 	fmt.Fprintf(stdout, "  %d messages, %d recipient rows, %d suppressions added or renewed\n", total.Messages, total.Bounces, total.Suppressed)
 	fmt.Fprintf(stdout, "  %.0f recipient rows/s, %.0f notices/s\n", float64(total.Bounces)/elapsed.Seconds(), float64(total.Messages)/elapsed.Seconds())
 	fmt.Fprintf(stdout, "  one Save: p50 %s ms, p99 %s ms, max %s ms\n", ms(lat.quantile(0.5)), ms(lat.quantile(0.99)), ms(lat.max()))
