@@ -32,6 +32,7 @@ import (
 //	            (SavePrepared); raw kept, nothing taken off
 //	pipelined-noraw: the same without the raw notices
 //	parallel2:  two writers, each saving the batches of its own mailbox
+//	parallel2-noraw: the same without the raw notices
 //	resave:     batches already stored saved again, as after a crash: all
 //	            duplicates (rows/s counts the rows offered)
 func BenchmarkSave(b *testing.B) {
@@ -40,6 +41,7 @@ func BenchmarkSave(b *testing.B) {
 	b.Run("pipelined", func(b *testing.B) { benchPipelined(b, Options{KeepRaw: true}) })
 	b.Run("pipelined-noraw", func(b *testing.B) { benchPipelined(b, Options{}) })
 	b.Run("parallel2", func(b *testing.B) { benchSave(b, Options{KeepRaw: true}, 2) })
+	b.Run("parallel2-noraw", func(b *testing.B) { benchSave(b, Options{}, 2) })
 	b.Run("resave", benchResave)
 }
 
