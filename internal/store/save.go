@@ -217,10 +217,7 @@ func prepareMessages(msgs []Message) (messageCols, error) {
 		c.uidValidity[j], c.uid[j] = int64(m.UIDValidity), int64(m.UID)
 		c.digest[j], c.size[j] = sums[i][:], int64(len(m.Raw))
 		c.source[j] = nonEmpty(m.Source)
-		c.received[j] = m.ReceivedAt
-		if c.received[j].IsZero() {
-			c.received[j] = time.Now() // Prepare sets it; this is for other callers
-		}
+		c.received[j] = m.ReceivedAt // Prepare has set it
 		c.kind[j], c.format[j] = string(rep.Kind), rep.Format
 		c.messageID[j] = nonEmpty(rep.MessageID)
 		c.sender[j], c.subject[j] = clean(rep.From), clean(rep.Subject)
