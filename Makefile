@@ -12,9 +12,10 @@ all: build
 build:
 	$(GO) build -o bin/bounced ./cmd/bounced
 
-# Parse the project's sample notices.
+# Run the service on the sample notices in an IMAP server inside the
+# process, store them in PostgreSQL, and show what was found.
 demo:
-	$(GO) run ./cmd/bounced parse internal/dsn/testdata/notices
+	$(GO) run ./cmd/bounced demo
 
 # Everything CI checks: formatting, vet, staticcheck, the tests with the
 # race detector, and each fuzz target for $(FUZZTIME).

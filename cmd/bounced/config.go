@@ -32,6 +32,16 @@ type Config struct {
 	Suppress map[string]SuppressConfig `toml:"suppress"`
 	// Retention is what `bounced cleanup` deletes when run without flags.
 	Retention RetentionConfig `toml:"retention"`
+	// IMAP holds how `bounced run` reads the mailboxes.
+	IMAP IMAPConfig `toml:"imap"`
+	// Accounts are the IMAP accounts `bounced run` reads ([[account]]).
+	Accounts []AccountConfig `toml:"account"`
+	// Actions is what `bounced run` does to a message once it is stored.
+	Actions ActionsConfig `toml:"actions"`
+	// HTTP is where `bounced run` serves its metrics and health checks.
+	HTTP HTTPConfig `toml:"http"`
+	// Log says how `bounced run` logs.
+	Log LogConfig `toml:"log"`
 }
 
 // DatabaseConfig says how to reach PostgreSQL.
@@ -222,6 +232,7 @@ func (c *Config) setDefaults() {
 	if c.Parse.MaxBytes == 0 {
 		c.Parse.MaxBytes = defaultMaxBytes
 	}
+	c.setDaemonDefaults()
 	if v := c.Parse.VERP; v != nil {
 		if v.Separator == "" {
 			v.Separator = defaultVERPSeparator
@@ -274,7 +285,7 @@ func (c *Config) validate() error {
 	if _, err := c.policy(); err != nil {
 		return err
 	}
-	return nil
+	return c.validateDaemon()
 }
 
 // policy is the default suppression policy with the [suppress] tables

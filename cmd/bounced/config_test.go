@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/bounced/bounced/internal/classify"
+	"github.com/bounced/bounced/internal/daemon"
+	"github.com/bounced/bounced/internal/fetch"
 	"github.com/bounced/bounced/internal/policy"
 )
 
@@ -142,6 +144,14 @@ func TestConfigExampleUncommented(t *testing.T) {
 	if v.Separator != "+" || v.At != "=" || !slices.Equal(v.Prefixes, []string{"bounces"}) {
 		t.Errorf("verp = %+v, want separator + at = prefixes [bounces]", *v)
 	}
+	if len(c.Accounts) != 1 {
+		t.Fatalf("%d accounts, want the example's", len(c.Accounts))
+	}
+	a := c.Accounts[0]
+	if a.Name != "bounces" || a.Address != "imap.example.org:993" || a.Security != "tls" || a.Auth != "login" ||
+		a.PasswordFile != "/run/credentials/bounced.service/imap_password" || !slices.Equal(a.Mailboxes, []string{"INBOX"}) {
+		t.Errorf("account = %+v", a)
+	}
 }
 
 func TestConfigDefaults(t *testing.T) {
@@ -230,6 +240,114 @@ func TestConfigErrors(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), path) {
 				t.Errorf("error %q does not name the file", err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestConfigDaemon(t *testing.T) {
+	c, err := loadConfig(filepath.Join("..", "..", "config.example.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := loadConfig("")
+	if c.IMAP != d.IMAP || c.Actions != d.Actions || *c.HTTP.Listen != *d.HTTP.Listen || c.Log != d.Log {
+		t.Errorf("the example's daemon settings differ from the defaults:\n%+v %+v %q %+v\n%+v %+v %q %+v",
+			c.IMAP, c.Actions, *c.HTTP.Listen, c.Log, d.IMAP, d.Actions, *d.HTTP.Listen, d.Log)
+	}
+	if time.Duration(d.IMAP.Timeout) != time.Minute || d.IMAP.BatchSize != 500 || d.Actions.Bounce != "seen" || *d.HTTP.Listen != "127.0.0.1:9108" {
+		t.Errorf("defaults %+v %+v %q", d.IMAP, d.Actions, *d.HTTP.Listen)
+	}
+
+	c, err = loadConfig(writeConfig(t, `
+[[account]]
+name = "Main box"
+address = "127.0.0.1:143"
+security = "starttls"
+username = "u"
+password = "from-file"
+mailboxes = ["INBOX", "Junk"]
+
+[[account]]
+name = "m365"
+address = "outlook.office365.com:993"
+username = "bounces@example.org"
+auth = "xoauth2"
+token_command = ["echo", "tok"]
+
+[actions]
+bounce = "move:Processed"
+unparseable = "flag"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("BOUNCED_ACCOUNT_MAIN_BOX_PASSWORD", "from-env")
+	dc, err := c.daemonConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dc.Mailboxes) != 3 || dc.Mailboxes[1].Name != "Junk" || dc.Mailboxes[2].Account.Auth != "xoauth2" {
+		t.Fatalf("mailboxes %+v", dc.Mailboxes)
+	}
+	if pw := dc.Mailboxes[0].Account.Password; pw != "from-env" {
+		t.Errorf("password %q, want the environment's", pw)
+	}
+	if a := dc.Actions[daemon.Bounce]; a.Op != fetch.Move || a.Folder != "Processed" {
+		t.Errorf("bounce action %+v", a)
+	}
+	if a := dc.Actions[daemon.Unparseable]; a.Op != fetch.Flag {
+		t.Errorf("unparseable action %+v", a)
+	}
+	if a := dc.Actions[daemon.NotBounce]; a.Op != fetch.None {
+		t.Errorf("not_bounce action %+v", a)
+	}
+
+	pwFile := filepath.Join(t.TempDir(), "pw")
+	os.WriteFile(pwFile, []byte("s3cret\n"), 0o600)
+	c, err = loadConfig(writeConfig(t, "[[account]]\nname = \"a\"\naddress = \"h:993\"\nusername = \"u\"\npassword_file = \""+pwFile+"\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mbs, err := c.accounts(); err != nil || mbs[0].Account.Password != "s3cret" {
+		t.Errorf("password from file: %+v, %v", mbs, err)
+	}
+}
+
+func TestConfigDaemonErrors(t *testing.T) {
+	acct := "[[account]]\nname = \"a\"\naddress = \"h:993\"\nusername = \"u\"\n"
+	tests := []struct {
+		name, text string
+		want       []string
+	}{
+		{"unknown account key", acct + "pasword = \"x\"\n", []string{"line 5, column 1", "unknown key account.pasword"}},
+		{"no name", "[[account]]\naddress = \"h:1\"\n", []string{"account[0].name", "required"}},
+		{"twice", acct + acct, []string{`account "a"`, "twice"}},
+		{"bad address", "[[account]]\nname = \"a\"\naddress = \"h\"\nusername = \"u\"\n", []string{`account "a"`, "host:port"}},
+		{"plain refused", acct + "security = \"plain\"\n", []string{"allow_plaintext"}},
+		{"bad security", acct + "security = \"ssl\"\n", []string{"security", `"ssl"`}},
+		{"bad auth", acct + "auth = \"cram\"\n", []string{"auth", `"cram"`}},
+		{"xoauth2 without token", acct + "auth = \"xoauth2\"\n", []string{"token_file or token_command"}},
+		{"password twice", acct + "password = \"a\"\npassword_file = \"/x\"\n", []string{"password or password_file"}},
+		{"mailbox twice", acct + "mailboxes = [\"INBOX\", \"INBOX\"]\n", []string{"mailboxes", "twice"}},
+		{"bad action", "[actions]\nbounce = \"archive\"\n", []string{"actions.bounce"}},
+		{"move without folder", "[actions]\nother = \"move:\"\n", []string{"actions.other"}},
+		{"bad batch", "[imap]\nbatch_size = 20000\n", []string{"imap.batch_size"}},
+		{"bad timeout", "[imap]\ntimeout = \"soon\"\n", []string{"line 2", "timeout"}},
+		{"bad listen", "[http]\nlisten = \"9108\"\n", []string{"http.listen"}},
+		{"bad log format", "[log]\nformat = \"xml\"\n", []string{"log.format"}},
+		{"bad log level", "[log]\nlevel = \"loud\"\n", []string{"log.level"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := loadConfig(writeConfig(t, tt.text))
+			if err == nil || !errors.Is(err, errConfig) {
+				t.Fatalf("error %v, want a configuration error", err)
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(err.Error(), w) {

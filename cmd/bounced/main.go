@@ -10,6 +10,9 @@
 //	bounced show [--limit N] [--format text|json] ADDRESS
 //	bounced stats [--since T] [--until T] [--by cause|domain|day] [--format text|json]
 //	bounced unsuppress --reason TEXT [--by WHO] ADDRESS
+//	bounced run [--config FILE] [--db URL] [--drain]
+//	bounced check-config --config FILE
+//	bounced demo [--db URL] [--keep]
 //	bounced cleanup [--raw-older-than D] [--rows-older-than D] [--dry-run]
 //	bounced reclassify [--since T]
 //	bounced help [COMMAND]
@@ -103,6 +106,9 @@ func commands() []command {
 		{"show", "[--limit N] [--format text|json] ADDRESS", "print the history of one address", runShow},
 		{"stats", "[--since T] [--until T] [--by cause|domain|day] [--format text|json]", "count what bounced, and why", runStats},
 		{"unsuppress", "--reason TEXT [--by WHO] ADDRESS", "release a suppressed address, kept for audit", runUnsuppress},
+		{"run", "[--config FILE] [--db URL] [--drain]", "read the mailboxes as a service: fetch, analyse, store, then move or flag", runRun},
+		{"check-config", "--config FILE", "check a configuration file and the secrets it names", runCheckConfig},
+		{"demo", "[--db URL] [--keep]", "run the service on sample notices in a built-in IMAP server, then show what it found", runDemo},
 		{"cleanup", "[--raw-older-than D] [--rows-older-than D] [--dry-run]", "delete old raw messages and rows in short batches", runCleanup},
 		{"reclassify", "[--since T]", "analyse stored raw messages again and update rows and suppressions", runReclassify},
 		{"help", "[COMMAND]", "show usage", nil},

@@ -94,14 +94,27 @@ func Start(ctx context.Context, dir string) (*Server, error) {
 	if s.Port, err = freePort(); err != nil {
 		return nil, err
 	}
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off", s.Port, dir)
-	if err := s.run(ctx, "pg_ctl", "-D", data, "-l", filepath.Join(dir, "server.log"), "-o", opts, "-w", "-t", "60", "start"); err != nil {
-		log, _ := os.ReadFile(filepath.Join(dir, "server.log"))
-		return nil, fmt.Errorf("pg_ctl start: %w\n%s", err, tail(log, 2000))
+	if err := s.start(ctx); err != nil {
+		return nil, err
 	}
 	s.URL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", s.Port)
 	return s, nil
 }
+
+// start runs the cluster on s.Port.
+func (s *Server) start(ctx context.Context) error {
+	data := filepath.Join(s.Dir, "data")
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off", s.Port, s.Dir)
+	if err := s.run(ctx, "pg_ctl", "-D", data, "-l", filepath.Join(s.Dir, "server.log"), "-o", opts, "-w", "-t", "60", "start"); err != nil {
+		log, _ := os.ReadFile(filepath.Join(s.Dir, "server.log"))
+		return fmt.Errorf("pg_ctl start: %w\n%s", err, tail(log, 2000))
+	}
+	return nil
+}
+
+// Restart starts a stopped cluster again on the same port, for tests of a
+// database that goes away and comes back.
+func (s *Server) Restart(ctx context.Context) error { return s.start(ctx) }
 
 // Stop stops the cluster quickly (pg_ctl stop -m fast); its files stay.
 func (s *Server) Stop() error {

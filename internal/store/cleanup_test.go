@@ -196,7 +196,7 @@ func TestCleanupConcurrentWrites(t *testing.T) {
 				addr := fmt.Sprintf("r%d@old.example", (n*20+j)%400)
 				msgs = append(msgs, bounce(uid, addr, classify.BadAddress, classify.Hard, day(0).Add(time.Duration(uid)*time.Second)))
 			}
-			got, err := s.Save(ctx, Batch{Messages: msgs, Checkpoint: &Checkpoint{"acct", "INBOX", 7, uid}})
+			got, err := s.Save(ctx, Batch{Messages: msgs, Checkpoint: &Checkpoint{"acct", "INBOX", 7, uid, 0}})
 			if err == nil && got.Messages != len(msgs) {
 				err = fmt.Errorf("saved %+v of %d new messages", got, len(msgs))
 			}

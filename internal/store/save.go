@@ -55,6 +55,10 @@ type Checkpoint struct {
 	Account, Mailbox string
 	UIDValidity      uint32
 	LastUID          uint32
+	// ActedUID is the last UID whose mailbox action is done: the actions
+	// of the UIDs after it, up to LastUID, are still to do. Saving 0
+	// leaves it as it was (under the same UIDVALIDITY).
+	ActedUID uint32
 }
 
 // Batch is the messages saved in one transaction, and the checkpoint
@@ -626,12 +630,14 @@ func addDays(ctx context.Context, tx pgx.Tx, plus, minus []added) error {
 
 func saveCheckpoint(ctx context.Context, tx pgx.Tx, c Checkpoint) error {
 	_, err := tx.Exec(ctx, `
-		INSERT INTO checkpoint (account, mailbox, uid_validity, last_uid) VALUES ($1, $2, $3, $4)
+		INSERT INTO checkpoint (account, mailbox, uid_validity, last_uid, acted_uid) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (account, mailbox) DO UPDATE SET uid_validity = excluded.uid_validity,
 			last_uid = CASE WHEN checkpoint.uid_validity = excluded.uid_validity
 				THEN greatest(checkpoint.last_uid, excluded.last_uid) ELSE excluded.last_uid END,
+			acted_uid = CASE WHEN checkpoint.uid_validity = excluded.uid_validity
+				THEN greatest(checkpoint.acted_uid, excluded.acted_uid) ELSE excluded.acted_uid END,
 			updated_at = now()`,
-		c.Account, c.Mailbox, int64(c.UIDValidity), int64(c.LastUID))
+		c.Account, c.Mailbox, int64(c.UIDValidity), int64(c.LastUID), int64(c.ActedUID))
 	return dbError("saving the checkpoint", err)
 }
 
@@ -639,13 +645,13 @@ func saveCheckpoint(ctx context.Context, tx pgx.Tx, c Checkpoint) error {
 // when it was never read.
 func (s *Store) Checkpoint(ctx context.Context, account, mailbox string) (Checkpoint, error) {
 	c := Checkpoint{Account: account, Mailbox: mailbox}
-	var uv, last int64
-	err := s.pool.QueryRow(ctx, `SELECT uid_validity, last_uid FROM checkpoint WHERE account = $1 AND mailbox = $2`,
-		account, mailbox).Scan(&uv, &last)
+	var uv, last, acted int64
+	err := s.pool.QueryRow(ctx, `SELECT uid_validity, last_uid, acted_uid FROM checkpoint WHERE account = $1 AND mailbox = $2`,
+		account, mailbox).Scan(&uv, &last, &acted)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, ErrNotFound
 	}
-	c.UIDValidity, c.LastUID = uint32(uv), uint32(last)
+	c.UIDValidity, c.LastUID, c.ActedUID = uint32(uv), uint32(last), uint32(acted)
 	return c, dbError("reading the checkpoint", err)
 }
 

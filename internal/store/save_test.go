@@ -176,12 +176,12 @@ func TestCheckpoint(t *testing.T) {
 		wantValid uint32
 		wantLast  uint32
 	}{
-		{"first", Checkpoint{"acct", "INBOX", 7, 10}, 7, 10},
-		{"forward", Checkpoint{"acct", "INBOX", 7, 12}, 7, 12},
-		{"never backwards", Checkpoint{"acct", "INBOX", 7, 5}, 7, 12},
-		{"same", Checkpoint{"acct", "INBOX", 7, 12}, 7, 12},
-		{"new UIDVALIDITY resets", Checkpoint{"acct", "INBOX", 8, 3}, 8, 3},
-		{"then forward again", Checkpoint{"acct", "INBOX", 8, 4}, 8, 4},
+		{"first", Checkpoint{"acct", "INBOX", 7, 10, 0}, 7, 10},
+		{"forward", Checkpoint{"acct", "INBOX", 7, 12, 0}, 7, 12},
+		{"never backwards", Checkpoint{"acct", "INBOX", 7, 5, 0}, 7, 12},
+		{"same", Checkpoint{"acct", "INBOX", 7, 12, 0}, 7, 12},
+		{"new UIDVALIDITY resets", Checkpoint{"acct", "INBOX", 8, 3, 0}, 8, 3},
+		{"then forward again", Checkpoint{"acct", "INBOX", 8, 4, 0}, 8, 4},
 	}
 	for i, st := range steps {
 		m := bounce(uint32(100+i), "a@one.example", classify.Blocklisted, classify.Hard, day(float64(i)))
@@ -192,15 +192,15 @@ func TestCheckpoint(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", st.name, err)
 		}
-		if want := (Checkpoint{"acct", "INBOX", st.wantValid, st.wantLast}); got != want {
+		if want := (Checkpoint{"acct", "INBOX", st.wantValid, st.wantLast, 0}); got != want {
 			t.Errorf("%s: checkpoint %+v, want %+v", st.name, got, want)
 		}
 	}
 	// A checkpoint alone, for another mailbox of the account.
-	if _, err := s.Save(ctx, Batch{Checkpoint: &Checkpoint{"acct", "Junk", 3, 40}}); err != nil {
+	if _, err := s.Save(ctx, Batch{Checkpoint: &Checkpoint{"acct", "Junk", 3, 40, 0}}); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := s.Checkpoint(ctx, "acct", "Junk"); err != nil || got != (Checkpoint{"acct", "Junk", 3, 40}) {
+	if got, err := s.Checkpoint(ctx, "acct", "Junk"); err != nil || got != (Checkpoint{"acct", "Junk", 3, 40, 0}) {
 		t.Errorf("Junk checkpoint %+v, %v", got, err)
 	}
 	if _, err := s.Checkpoint(ctx, "other", "INBOX"); !errors.Is(err, ErrNotFound) {
@@ -209,7 +209,7 @@ func TestCheckpoint(t *testing.T) {
 	// The checkpoint is saved with its batch or not at all.
 	bad := bounce(200, "a@one.example", classify.Blocklisted, classify.Hard, day(20))
 	bad.Mailbox = ""
-	if _, err := s.Save(ctx, Batch{Messages: []Message{bad}, Checkpoint: &Checkpoint{"acct", "INBOX", 8, 99}}); err == nil {
+	if _, err := s.Save(ctx, Batch{Messages: []Message{bad}, Checkpoint: &Checkpoint{"acct", "INBOX", 8, 99, 0}}); err == nil {
 		t.Fatal("a batch with a message without mailbox was saved")
 	}
 	if got, err := s.Checkpoint(ctx, "acct", "INBOX"); err != nil || got.LastUID != 4 {

@@ -27,6 +27,10 @@ var ErrNotFound = errors.New("not found")
 // program's: `bounced migrate` fixes it.
 var ErrSchema = errors.New("database schema out of date")
 
+// ErrUnavailable wraps the errors of a database that cannot be reached or
+// is starting or shutting down: trying again later may work.
+var ErrUnavailable = errors.New("database unavailable")
+
 // Store is a handle on bounced's tables.
 type Store struct {
 	pool    *pgxpool.Pool
@@ -117,11 +121,16 @@ func dbError(doing string, err error) error {
 			return fmt.Errorf("%s: already stored (%s): %w", doing, pe.ConstraintName, err)
 		case "40P01": // deadlock_detected
 			return fmt.Errorf("%s: deadlock, try again: %w", doing, err)
+		case "57P01", "57P02", "57P03": // admin_shutdown, crash_shutdown, cannot_connect_now
+			return fmt.Errorf("%s: %s (%w): %w", doing, pe.Message, ErrUnavailable, err)
+		}
+		if strings.HasPrefix(pe.Code, "08") { // connection_exception
+			return fmt.Errorf("%s: %s (%w): %w", doing, pe.Message, ErrUnavailable, err)
 		}
 		return fmt.Errorf("%s: %w", doing, err)
 	}
 	if pgconn.SafeToRetry(err) || pgconn.Timeout(err) || strings.Contains(err.Error(), "connect") {
-		return fmt.Errorf("%s: the database is unreachable: %w", doing, err)
+		return fmt.Errorf("%s: the database is unreachable (%w): %w", doing, ErrUnavailable, err)
 	}
 	return fmt.Errorf("%s: %w", doing, err)
 }
@@ -152,4 +161,9 @@ func (s *Store) inTx(ctx context.Context, doing string, fn func(pgx.Tx) error) e
 		return err
 	}
 	return dbError(doing, tx.Commit(ctx))
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	return dbError("reaching the database", s.pool.Ping(ctx))
 }

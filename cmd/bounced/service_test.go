@@ -1,0 +1,384 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/bounced/bounced/internal/dovecot"
+	"github.com/bounced/bounced/internal/pgtest"
+)
+
+// These tests run the bounced binary as a service against a real Dovecot
+// and kill it in the ways a machine does.
+
+var (
+	buildOnce sync.Once
+	binary    string
+	buildErr  error
+)
+
+// bouncedBinary builds the command once per test run.
+func bouncedBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "bounced-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binary = filepath.Join(dir, "bounced")
+		out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binary
+}
+
+// service is a database schema, a Dovecot user and a configuration for
+// bounced run.
+type service struct {
+	t      *testing.T
+	dc     *dovecot.Server
+	user   string
+	url    string
+	db     *pgxpool.Pool
+	config string
+}
+
+// newService configures an account for user; imapKeys go to the [imap]
+// table, extra after the rest.
+func newService(t *testing.T, dc *dovecot.Server, user, imapKeys, extra string) *service {
+	t.Helper()
+	s := &service{t: t, dc: dc, user: user, url: pgtest.URL(t)}
+	var err error
+	if s.db, err = pgxpool.New(context.Background(), s.url); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.db.Close)
+	s.config = writeConfig(t, fmt.Sprintf(`
+[[account]]
+name = %q
+address = %q
+security = "plain"
+allow_plaintext = true
+username = %q
+password = %q
+
+[imap]
+reconnect_min = "50ms"
+reconnect_max = "500ms"
+lock_retry = "200ms"
+%s
+
+[actions]
+bounce = "move:Processed"
+other = "move:Other"
+not_bounce = "move:Junk"
+unparseable = "move:Bad"
+
+[log]
+level = "info"
+%s
+`, user, dc.Addr, user, dc.Password, imapKeys, extra))
+	return s
+}
+
+// start starts bounced run with args; its output goes to out.
+func (s *service) start(out io.Writer, args ...string) *exec.Cmd {
+	s.t.Helper()
+	cmd := exec.Command(bouncedBinary(s.t), append([]string{"run", "--config", s.config, "--db", s.url}, args...)...)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	return cmd
+}
+
+func (s *service) count(sql string) int {
+	s.t.Helper()
+	var n int
+	if err := s.db.QueryRow(context.Background(), sql).Scan(&n); err != nil {
+		if strings.Contains(err.Error(), "does not exist") {
+			return 0 // not migrated yet
+		}
+		s.t.Fatalf("%s: %v", sql, err)
+	}
+	return n
+}
+
+func (s *service) folders() (inbox, moved int) {
+	s.t.Helper()
+	for _, f := range []string{"INBOX", "Processed", "Other", "Junk", "Bad"} {
+		c, err := s.dc.Count(s.user, f)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) { // a folder not yet made counts 0
+			s.t.Fatal(err)
+		}
+		if f == "INBOX" {
+			inbox = c.All
+		} else {
+			moved += c.All
+		}
+	}
+	return inbox, moved
+}
+
+// uniqueNotices gives n sample notices, each made unique by a header.
+func uniqueNotices(t *testing.T, n int) [][]byte {
+	t.Helper()
+	dir := filepath.Join(noticesDir, "notices")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all [][]byte
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, b)
+	}
+	out := make([][]byte, n)
+	for i := range out {
+		out[i] = append([]byte(fmt.Sprintf("X-Test-Seq: %d\r\n", i)), all[i%len(all)]...)
+	}
+	return out
+}
+
+// TestServiceKill kills bounced (SIGKILL) at random points while it drains
+// a mailbox, and starts it again, until it finishes: every message is then
+// stored exactly once, and at every point no message had left the mailbox
+// without its rows.
+func TestServiceKill(t *testing.T) {
+	t.Parallel()
+	dc := dovecot.ForTest(t, dovecot.Options{})
+	s := newService(t, dc, "kill", "batch_size = 20", "")
+	const total = 2000
+	if err := dc.Deliver(s.user, "INBOX", uniqueNotices(t, total)...); err != nil {
+		t.Fatal(err)
+	}
+	var kills int
+	for run := 0; ; run++ {
+		if run == 40 {
+			t.Fatalf("not drained after %d runs", run)
+		}
+		var out bytes.Buffer
+		cmd := s.start(&out, "--drain")
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		var err error
+		killed := false
+		select {
+		case err = <-exited:
+		case <-time.After(time.Duration(50+rand.IntN(400)) * time.Millisecond):
+			cmd.Process.Signal(syscall.SIGKILL)
+			err = <-exited
+			killed = true
+			kills++
+		}
+		stored := s.count(`SELECT count(*) FROM message`)
+		inbox, moved := s.folders()
+		if moved > stored {
+			t.Fatalf("after run %d: %d messages moved out of INBOX but only %d stored\n%s", run, moved, stored, out.String())
+		}
+		if inbox+moved != total {
+			t.Fatalf("after run %d: %d in INBOX and %d moved, want %d in all", run, inbox, moved, total)
+		}
+		if !killed {
+			if err != nil {
+				t.Fatalf("run %d: %v\n%s", run, err, out.String())
+			}
+			break
+		}
+	}
+	t.Logf("killed %d times", kills)
+	if kills < 2 {
+		t.Errorf("killed %d times only: the test proves little", kills)
+	}
+	if n := s.count(`SELECT count(*) FROM message`); n != total {
+		t.Errorf("%d messages stored, want %d", n, total)
+	}
+	if n := s.count(`SELECT count(DISTINCT digest) FROM message`); n != total {
+		t.Errorf("%d distinct messages stored, want %d", n, total)
+	}
+	if inbox, moved := s.folders(); inbox != 0 || moved != total {
+		t.Errorf("INBOX %d, moved %d; want 0 and %d", inbox, moved, total)
+	}
+}
+
+// freeAddr gives a loopback address with a free port.
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func get(url string) (int, string) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// waitUntil polls cond for up to d.
+func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a process's output and a test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// TestServiceSignalsAndHTTP: the service serves its metrics and health
+// checks, and exits 0 on SIGTERM; its log never shows the password.
+func TestServiceSignalsAndHTTP(t *testing.T) {
+	t.Parallel()
+	dc := dovecot.ForTest(t, dovecot.Options{Password: "pw-Zq81"})
+	addr := freeAddr(t)
+	s := newService(t, dc, "signals", "", fmt.Sprintf("[http]\nlisten = %q\n", addr))
+	if err := dc.Deliver(s.user, "INBOX", uniqueNotices(t, 40)...); err != nil {
+		t.Fatal(err)
+	}
+	var out syncBuffer
+	cmd := s.start(&out)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	waitUntil(t, 30*time.Second, "the messages", func() bool { return s.count(`SELECT count(*) FROM message`) == 40 })
+	if code, body := get("http://" + addr + "/healthz"); code != 200 {
+		t.Errorf("/healthz: %d %s", code, body)
+	}
+	waitUntil(t, 10*time.Second, "/readyz", func() bool { code, _ := get("http://" + addr + "/readyz"); return code == 200 })
+	code, body := get("http://" + addr + "/metrics")
+	if code != 200 || !strings.Contains(body, `bounced_messages_fetched_total{account="signals",mailbox="INBOX"} 40`) ||
+		!strings.Contains(body, `bounced_mailbox_active{account="signals",mailbox="INBOX"} 1`) ||
+		!strings.Contains(body, "bounced_batch_duration_seconds_count") {
+		t.Errorf("/metrics: %d\n%s", code, body)
+	}
+	start := time.Now()
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v, want status 0", err)
+		}
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("still running 20s after SIGTERM\n%s", out.String())
+	}
+	t.Logf("stopped %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+	log := out.String()
+	if strings.Contains(log, "pw-Zq81") {
+		t.Errorf("the log shows the password:\n%s", log)
+	}
+	if !strings.Contains(log, "batch saved") || !strings.Contains(log, "bounced stopped") {
+		t.Errorf("the log lacks the batch and stop lines:\n%s", log)
+	}
+}
+
+// TestServiceTakeover: of two instances on one mailbox, one works it; when
+// it is killed, the other takes over within seconds.
+func TestServiceTakeover(t *testing.T) {
+	t.Parallel()
+	dc := dovecot.ForTest(t, dovecot.Options{})
+	addrs := []string{freeAddr(t), freeAddr(t)}
+	s := newService(t, dc, "takeover", "", "")
+	msgs := uniqueNotices(t, 21)
+	if err := dc.Deliver(s.user, "INBOX", msgs[:20]...); err != nil {
+		t.Fatal(err)
+	}
+	cmds := make([]*exec.Cmd, 2)
+	outs := make([]*syncBuffer, 2)
+	for i := range cmds {
+		outs[i] = new(syncBuffer)
+		cfg := *s
+		cfg.config = writeConfig(t, mustRead(t, s.config)+fmt.Sprintf("\n[http]\nlisten = %q\n", addrs[i]))
+		cmds[i] = cfg.start(outs[i])
+		defer cmds[i].Process.Kill()
+	}
+	waitUntil(t, 30*time.Second, "the messages", func() bool { return s.count(`SELECT count(*) FROM message`) == 20 })
+	active := -1
+	waitUntil(t, 10*time.Second, "an active instance", func() bool {
+		for i, a := range addrs {
+			if _, body := get("http://" + a + "/metrics"); strings.Contains(body, `bounced_mailbox_active{account="takeover",mailbox="INBOX"} 1`) {
+				active = i
+				return true
+			}
+		}
+		return false
+	})
+	other := 1 - active
+	if _, body := get("http://" + addrs[other] + "/metrics"); !strings.Contains(body, `bounced_mailbox_active{account="takeover",mailbox="INBOX"} 0`) {
+		t.Errorf("the other instance is not on standby:\n%s", body)
+	}
+	cmds[active].Process.Signal(syscall.SIGKILL)
+	cmds[active].Wait()
+	killed := time.Now()
+	if err := dc.Deliver(s.user, "INBOX", msgs[20]); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 30*time.Second, "the standby instance to store the new message", func() bool {
+		return s.count(`SELECT count(*) FROM message`) == 21
+	})
+	t.Logf("the standby stored the new message %v after the active one was killed", time.Since(killed).Round(time.Millisecond))
+	if !strings.Contains(outs[other].String(), "took the mailbox over") {
+		t.Errorf("the standby's log does not say it took over:\n%s", outs[other].String())
+	}
+	cmds[other].Process.Signal(syscall.SIGTERM)
+	cmds[other].Wait()
+}
+
+func mustRead(t *testing.T, path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
