@@ -260,7 +260,7 @@ func TestConfigDaemon(t *testing.T) {
 		t.Errorf("the example's daemon settings differ from the defaults:\n%+v %+v %q %+v\n%+v %+v %q %+v",
 			c.IMAP, c.Actions, *c.HTTP.Listen, c.Log, d.IMAP, d.Actions, *d.HTTP.Listen, d.Log)
 	}
-	if time.Duration(d.IMAP.Timeout) != time.Minute || d.IMAP.BatchSize != 500 || d.Actions.Bounce != "seen" || *d.HTTP.Listen != "127.0.0.1:9108" {
+	if time.Duration(d.IMAP.Timeout) != time.Minute || d.IMAP.BatchSize != 1000 || d.Actions.Bounce != "seen" || *d.HTTP.Listen != "127.0.0.1:9108" {
 		t.Errorf("defaults %+v %+v %q", d.IMAP, d.Actions, *d.HTTP.Listen)
 	}
 

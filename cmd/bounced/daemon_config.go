@@ -24,7 +24,7 @@ type IMAPConfig struct {
 	// IdleRestart is how often IDLE is ended and started again. Default 5m.
 	IdleRestart duration `toml:"idle_restart"`
 	// BatchSize is the most messages fetched and saved in one transaction.
-	// Default 500.
+	// Default 1000.
 	BatchSize int `toml:"batch_size"`
 	// BatchBytes is the most bytes of messages held in one batch; with
 	// max_message_bytes it bounds the memory used. Default 16777216.
@@ -121,7 +121,7 @@ const (
 	defaultIMAPTimeout     = 60 * time.Second
 	defaultPollInterval    = 60 * time.Second
 	defaultIdleRestart     = 5 * time.Minute
-	defaultIMAPBatch       = 500
+	defaultIMAPBatch       = 1000
 	defaultBatchBytes      = 16 << 20
 	defaultMaxMessageBytes = 16 << 20
 	defaultReconnectMin    = time.Second

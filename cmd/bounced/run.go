@@ -94,7 +94,7 @@ func runRun(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 }
 
 // defaultMemoryLimit is the Go heap's soft limit unless GOMEMLIMIT is set.
-const defaultMemoryLimit = 100 << 20
+const defaultMemoryLimit = 64 << 20
 
 // newLogger builds the one logger of the process.
 func newLogger(c LogConfig, w io.Writer) (*slog.Logger, error) {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -197,14 +198,7 @@ func TestServiceKill(t *testing.T) {
 			killed = true
 			kills++
 		}
-		stored := s.count(`SELECT count(*) FROM message`)
-		inbox, moved := s.folders()
-		if moved > stored {
-			t.Fatalf("after run %d: %d messages moved out of INBOX but only %d stored\n%s", run, moved, stored, out.String())
-		}
-		if inbox+moved != total {
-			t.Fatalf("after run %d: %d in INBOX and %d moved, want %d in all", run, inbox, moved, total)
-		}
+		s.checkNoneLost(run, total, out.String())
 		if !killed {
 			if err != nil {
 				t.Fatalf("run %d: %v\n%s", run, err, out.String())
@@ -222,9 +216,70 @@ func TestServiceKill(t *testing.T) {
 	if n := s.count(`SELECT count(DISTINCT digest) FROM message`); n != total {
 		t.Errorf("%d distinct messages stored, want %d", n, total)
 	}
-	if inbox, moved := s.folders(); inbox != 0 || moved != total {
+	if inbox, moved := s.folders(); inbox != 0 || moved < total {
 		t.Errorf("INBOX %d, moved %d; want 0 and %d", inbox, moved, total)
+	} else if moved > total {
+		// A MOVE cut short by the kill may have copied messages that it
+		// did not yet expunge; the next run moved them again.
+		t.Logf("the folders hold %d copies of %d messages", moved, total)
 	}
+}
+
+// checkNoneLost checks that every message is still in INBOX or was moved
+// out after its row was committed: every file outside INBOX is a stored
+// message (by digest), and every message sent is somewhere.
+func (s *service) checkNoneLost(run, total int, out string) {
+	s.t.Helper()
+	for try := 0; ; try++ {
+		n := s.checkMoved(run, out)
+		if n == total {
+			return
+		}
+		if try == 50 {
+			s.t.Fatalf("after run %d: %d distinct messages in the mailbox, want %d\n%s", run, n, total, out)
+		}
+		s.t.Logf("after run %d: %d distinct messages in the mailbox, want %d: looking again", run, n, total)
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// checkMoved checks that every message outside INBOX was stored, and
+// counts the distinct messages found.
+func (s *service) checkMoved(run int, out string) int {
+	s.t.Helper()
+	stored := map[[32]byte]bool{}
+	rows, err := s.db.Query(context.Background(), `SELECT digest FROM message`)
+	if err == nil {
+		for rows.Next() {
+			var d []byte
+			if err := rows.Scan(&d); err != nil {
+				s.t.Fatal(err)
+			}
+			stored[[32]byte(d)] = true
+		}
+		err = rows.Err()
+	}
+	if err != nil && !strings.Contains(err.Error(), "does not exist") {
+		s.t.Fatal(err)
+	}
+	where := map[string]bool{}
+	for _, f := range []string{"INBOX", "Processed", "Other", "Junk", "Bad"} {
+		msgs, err := s.dc.Messages(s.user, f)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.t.Fatal(err)
+		}
+		for _, m := range msgs {
+			seq, _, _ := strings.Cut(string(m), "\r\n")
+			where[seq] = true
+			// Dovecot keeps a message as delivered and serves it with CRLF
+			// line ends.
+			crlf := bytes.ReplaceAll(bytes.ReplaceAll(m, []byte("\r\n"), []byte("\n")), []byte("\n"), []byte("\r\n"))
+			if f != "INBOX" && !stored[sha256.Sum256(m)] && !stored[sha256.Sum256(crlf)] {
+				s.t.Fatalf("after run %d: a message (%s) was moved to %s without its row\n%s", run, seq, f, out)
+			}
+		}
+	}
+	return len(where)
 }
 
 // freeAddr gives a loopback address with a free port.

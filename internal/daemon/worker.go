@@ -233,6 +233,56 @@ type saveResult struct {
 func (w *worker) drain(ctx, ioCtx context.Context, c *fetch.Client, cp *store.Checkpoint, infos []fetch.Info) error {
 	var inflight chan saveResult
 	var prev *batch
+	// The actions of committed batches wait in todo until actGroup
+	// messages are there or the listing is done: one command on many
+	// messages costs the server much less than several on few. A full
+	// group goes to an actor, which does it on a connection of its own
+	// while the next batches are fetched; what is left at the end is done
+	// here (or by the actor, after what it has).
+	var todo acts
+	var ac *actor
+	flush := func(last bool) error {
+		if ac != nil {
+			acted, err := ac.state()
+			if err != nil {
+				return err
+			}
+			cp.ActedUID = acted
+		}
+		if len(todo.uids) > 0 && (ac != nil || !last) {
+			if ac == nil {
+				ac = startActor(ioCtx, w, cp.UIDValidity)
+			}
+			if err := ac.send(todo); err != nil {
+				return err
+			}
+			todo = acts{}
+		}
+		if last && ac != nil {
+			acted, err := ac.wait()
+			ac = nil
+			cp.ActedUID = max(cp.ActedUID, acted)
+			if err != nil {
+				return err
+			}
+		}
+		if len(todo.uids) == 0 {
+			return nil
+		}
+		start := time.Now()
+		if err := w.act(ioCtx, c, todo.uids, todo.outcomes); err != nil {
+			return err
+		}
+		w.log.Debug("acted on messages", "messages", len(todo.uids), "took", time.Since(start).Round(time.Millisecond))
+		cp.ActedUID = todo.last
+		todo = acts{}
+		return nil
+	}
+	defer func() {
+		if ac != nil {
+			ac.wait()
+		}
+	}()
 	finish := func() error {
 		if inflight == nil {
 			return nil
@@ -244,12 +294,19 @@ func (w *worker) drain(ctx, ioCtx context.Context, c *fetch.Client, cp *store.Ch
 			return res.err
 		}
 		w.saved(prev, res.saved)
-		start := time.Now()
-		if err := w.act(ioCtx, c, prev.msgs, prev.outcomes); err != nil {
+		for i := range prev.msgs {
+			todo.uids = append(todo.uids, prev.msgs[i].UID)
+		}
+		todo.outcomes = append(todo.outcomes, prev.outcomes...)
+		todo.last = prev.last
+		if len(todo.uids) >= actGroup {
+			return flush(false)
+		}
+		if ac != nil {
+			acted, err := ac.state()
+			cp.ActedUID = max(cp.ActedUID, acted)
 			return err
 		}
-		w.log.Debug("batch acted on", "messages", len(prev.msgs), "took", time.Since(start).Round(time.Millisecond))
-		cp.ActedUID = prev.last
 		return nil
 	}
 	for len(infos) > 0 && ctx.Err() == nil {
@@ -258,7 +315,10 @@ func (w *worker) drain(ctx, ioCtx context.Context, c *fetch.Client, cp *store.Ch
 		infos = infos[n:]
 		if err != nil {
 			w.fail(stageFetch, err)
-			return errors.Join(err, finish())
+			if ferr := finish(); ferr != nil {
+				return errors.Join(err, ferr)
+			}
+			return errors.Join(err, flush(true))
 		}
 		if err := finish(); err != nil {
 			return err
@@ -275,6 +335,9 @@ func (w *worker) drain(ctx, ioCtx context.Context, c *fetch.Client, cp *store.Ch
 		}()
 	}
 	if err := finish(); err != nil {
+		return err
+	}
+	if err := flush(true); err != nil {
 		return err
 	}
 	if err := w.d.store.SaveActed(ioCtx, cp.Account, cp.Mailbox, cp.UIDValidity, cp.ActedUID); err != nil {
@@ -428,12 +491,22 @@ func (w *worker) saved(b *batch, s store.Saved) {
 		"fetch", b.fetched.Round(time.Millisecond), "save", b.saving.Round(time.Millisecond))
 }
 
+// actGroup is the number of messages whose actions are done together.
+const actGroup = 2000
+
+// acts are messages committed whose actions are still to do.
+type acts struct {
+	uids     []uint32
+	outcomes []Outcome
+	last     uint32 // the last UID listed for them
+}
+
 // act does the mailbox action of each message's outcome, one command per
 // action.
-func (w *worker) act(ctx context.Context, c *fetch.Client, msgs []store.Message, outcomes []Outcome) error {
+func (w *worker) act(ctx context.Context, c *fetch.Client, uids []uint32, outcomes []Outcome) error {
 	groups := make(map[Outcome][]uint32)
-	for i := range msgs {
-		groups[outcomes[i]] = append(groups[outcomes[i]], msgs[i].UID)
+	for i, uid := range uids {
+		groups[outcomes[i]] = append(groups[outcomes[i]], uid)
 	}
 	for _, o := range []Outcome{Bounce, Other, NotBounce, Unparseable} {
 		uids := groups[o]
@@ -468,23 +541,23 @@ func (w *worker) catchUp(ctx context.Context, c *fetch.Client, cp *store.Checkpo
 	for _, in := range there {
 		present[in.UID] = true
 	}
-	var msgs []store.Message
+	var uids []uint32
 	var outcomes []Outcome
 	for _, o := range outs {
 		if present[o.UID] {
-			msgs = append(msgs, store.Message{UID: o.UID})
+			uids = append(uids, o.UID)
 			outcomes = append(outcomes, outcome(o.Kind, o.ParseError, o.Recipients))
 		}
 	}
-	if err := w.act(ctx, c, msgs, outcomes); err != nil {
+	if err := w.act(ctx, c, uids, outcomes); err != nil {
 		return err
 	}
 	if err := w.d.store.SaveActed(ctx, cp.Account, cp.Mailbox, cp.UIDValidity, cp.LastUID); err != nil {
 		w.fail(stageStore, err)
 		return err
 	}
-	if len(msgs) > 0 {
-		w.log.Info("did the mailbox actions the last run left undone", "messages", len(msgs))
+	if len(uids) > 0 {
+		w.log.Info("did the mailbox actions the last run left undone", "messages", len(uids))
 	}
 	cp.ActedUID = cp.LastUID
 	return nil

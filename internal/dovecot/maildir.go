@@ -166,6 +166,40 @@ func (s *Server) Count(user, mailbox string) (Counts, error) {
 	return c, nil
 }
 
+// Messages reads the messages of the mailbox as they are on disk, for
+// checking what a client did to them. Like Count, call it between IMAP
+// commands; a missing mailbox is an error wrapping fs.ErrNotExist.
+func (s *Server) Messages(user, mailbox string) ([][]byte, error) {
+	dir, err := s.mailboxDir(user, mailbox)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var out [][]byte
+	for _, sub := range []string{"new", "cur"} {
+		entries, err := os.ReadDir(filepath.Join(dir, sub))
+		if err != nil {
+			return nil, fmt.Errorf("reading %s %s: %w", user, mailbox, err)
+		}
+		for _, e := range entries {
+			base, _, _ := strings.Cut(e.Name(), ":2,")
+			if !e.Type().IsRegular() || seen[base] {
+				continue
+			}
+			b, err := os.ReadFile(filepath.Join(dir, sub, e.Name()))
+			if errors.Is(err, fs.ErrNotExist) && sub == "new" {
+				continue // moved to cur/ meanwhile: read there
+			}
+			if err != nil {
+				return nil, fmt.Errorf("reading %s %s: %w", user, mailbox, err)
+			}
+			seen[base] = true
+			out = append(out, b)
+		}
+	}
+	return out, nil
+}
+
 // ResetUIDValidity removes the mailbox's dovecot-uidlist and index files,
 // and the user's mailbox list index, so that Dovecot gives the mailbox a
 // new UIDVALIDITY and new UIDs the next time it opens it. The messages

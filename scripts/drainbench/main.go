@@ -57,6 +57,8 @@ type bench struct {
 	keep   bool
 	log    string
 	action string
+	// largeExtra is configuration for the large-message run.
+	largeExtra string
 }
 
 func run() error {
@@ -68,9 +70,11 @@ func run() error {
 	action := flag.String("action", "move:Processed", "the action of every outcome (the issue's figure moves to Processed)")
 	batch := flag.Int("batch", 0, "imap.batch_size for the run; 0 keeps the default")
 	logLevel := flag.String("log", "warn", "bounced's log level; its log is printed after the drain unless warn")
+	largeCfg := flag.String("large-config", "", "extra configuration `TOML` for the large-message run, e.g. '[imap]\\nbatch_bytes = 8388608'")
 	flag.Parse()
 	ctx := context.Background()
 	b := &bench{keep: *keepRaw, log: *logLevel, action: *action}
+	b.largeExtra = strings.ReplaceAll(*largeCfg, `\n`, "\n")
 	var err error
 	if b.tmp, err = os.MkdirTemp("", "drainbench-"); err != nil {
 		return err
@@ -124,6 +128,22 @@ func run() error {
 	if *batch > 0 {
 		extra = fmt.Sprintf("[imap]\nbatch_size = %d\n", *batch)
 	}
+	// The other yardstick: what the server takes to move the same
+	// messages, in one UID MOVE, with nothing else running.
+	if err := b.dc.Deliver("movebench", "INBOX", msgs...); err != nil {
+		return err
+	}
+	if _, _, err := b.bareFetch("movebench"); err != nil { // the index, as for the bare fetch
+		return err
+	}
+	moveTook, err := b.bareMove("movebench")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("bare UID MOVE 1:* Processed: %d messages in %v: %.0f messages/s; bare fetch and move together: %.0f messages/s\n",
+		len(msgs), moveTook.Round(time.Millisecond), float64(len(msgs))/moveTook.Seconds(),
+		float64(len(msgs))/(moveTook.Seconds()+float64(len(msgs))/bare))
+
 	cfg, err := b.config("bench", extra)
 	if err != nil {
 		return err
@@ -281,6 +301,29 @@ func (b *bench) bareFetch(user string) (int, time.Duration, error) {
 	return n, time.Since(start), nil
 }
 
+// bareMove moves the whole INBOX of user to Processed in one command.
+func (b *bench) bareMove(user string) (time.Duration, error) {
+	c, err := imapclient.DialInsecure(b.dc.Addr, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	if err := c.Login(user, b.dc.Password).Wait(); err != nil {
+		return 0, err
+	}
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		return 0, err
+	}
+	if err := c.Create("Processed", nil).Wait(); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	if _, err := c.Move(imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}}, "Processed").Wait(); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
 // config writes a configuration for user's INBOX.
 func (b *bench) config(user, extra string) (string, error) {
 	path := filepath.Join(b.tmp, user+".toml")
@@ -315,6 +358,7 @@ func (b *bench) drain(config string) (time.Duration, int64, string, error) {
 	cmd := exec.Command(b.bin, "run", "--drain", "--config", config, "--db", b.url)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
+	busy0, all0 := cpuTicks()
 	if err := cmd.Start(); err != nil {
 		return 0, 0, "", err
 	}
@@ -327,6 +371,10 @@ func (b *bench) drain(config string) (time.Duration, int64, string, error) {
 		select {
 		case err := <-done:
 			took := time.Since(start)
+			busy1, all1 := cpuTicks()
+			if all1 > all0 {
+				fmt.Printf("  the machine's CPUs were %.0f%% busy meanwhile (bounced, PostgreSQL and Dovecot share them)\n", 100*float64(busy1-busy0)/float64(all1-all0))
+			}
 			if ps := cmd.ProcessState; ps != nil {
 				fmt.Printf("  bounced used %v of CPU (user %v, system %v) in %v\n",
 					(ps.UserTime() + ps.SystemTime()).Round(time.Millisecond), ps.UserTime().Round(time.Millisecond),
@@ -339,6 +387,23 @@ func (b *bench) drain(config string) (time.Duration, int64, string, error) {
 			}
 		}
 	}
+}
+
+// cpuTicks reads the busy and total CPU time of the machine from /proc/stat.
+func cpuTicks() (busy, all int64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	for i, f := range strings.Fields(line)[1:] {
+		n, _ := strconv.ParseInt(f, 10, 64)
+		all += n
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return busy, all
 }
 
 // statusKB reads a field of /proc/PID/status in kB.
@@ -452,7 +517,7 @@ func (b *bench) large(n int) error {
 			"Subject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"+
 			"--b\r\nContent-Type: text/plain\r\n\r\nThis is the mail system.\r\n<user%d@example.net>: host mx.example.net said: 550 5.1.1 User unknown\r\n"+
 			"--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n", i, i)
-		line := strings.Repeat("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo", 2)[:76] + "\r\n"
+		line := strings.Repeat("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo", 3)[:76] + "\r\n"
 		for m.Len() < size {
 			m.WriteString(line)
 		}
@@ -463,7 +528,7 @@ func (b *bench) large(n int) error {
 	if err := b.dc.Deliver("large", "INBOX", msgs...); err != nil {
 		return err
 	}
-	cfg, err := b.config("large", "")
+	cfg, err := b.config("large", b.largeExtra)
 	if err != nil {
 		return err
 	}
