@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -35,8 +36,9 @@ database bounced_demo on the PostgreSQL at 127.0.0.1:5432; else of a
 throwaway cluster started from the local PostgreSQL binaries in .demo/
 (stopped at the end unless --keep).`
 
-// demoLocalURL is the PostgreSQL the demo looks for when none is named.
-const demoLocalURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable&connect_timeout=3"
+// demoLocalURL is the PostgreSQL the demo looks for when none is named (a
+// variable for the tests).
+var demoLocalURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable&connect_timeout=3"
 
 // runDemo is `bounced demo`.
 func runDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
@@ -127,6 +129,13 @@ func readNotices(dir string) ([][]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading a sample notice: %w", err)
 		}
+		// A notice saved from an mbox starts with its "From " line, which
+		// is not part of the message a mailbox holds.
+		if rest, ok := bytes.CutPrefix(b, []byte("From ")); ok {
+			if _, after, found := bytes.Cut(rest, []byte("\n")); found {
+				b = after
+			}
+		}
 		msgs = append(msgs, b)
 	}
 	if len(msgs) == 0 {
@@ -158,6 +167,13 @@ func demoDatabase(ctx context.Context, given string, keep bool, stdout io.Writer
 	default:
 		fmt.Fprintf(stdout, "no PostgreSQL at 127.0.0.1:5432 and no DATABASE_URL: starting a throwaway cluster in .demo/postgres\n")
 		srv, err := pgserver.Start(ctx, filepath.Join(".demo", "postgres"))
+		if err != nil && !errors.Is(err, pgserver.ErrNoBinaries) && os.Geteuid() == 0 {
+			// As root the cluster runs as user postgres, who may not reach
+			// the project's folder (under /root, say).
+			dir := filepath.Join(os.TempDir(), "bounced-demo-postgres")
+			fmt.Fprintf(stdout, "could not start it there (%v); trying %s\n", firstLine(err), dir)
+			srv, err = pgserver.Start(ctx, dir)
+		}
 		if errors.Is(err, pgserver.ErrNoBinaries) {
 			return "", "", stop, fmt.Errorf("the demo needs PostgreSQL: set DATABASE_URL, run a server on 127.0.0.1:5432, or install the server binaries (Debian: apt-get install postgresql) so that the demo can start one: %w", err)
 		}
@@ -184,6 +200,11 @@ func demoDatabase(ctx context.Context, given string, keep bool, stdout io.Writer
 		return "", "", func() {}, err
 	}
 	return u, where, stop, nil
+}
+
+func firstLine(err error) string {
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	return s
 }
 
 func reachable(ctx context.Context, u string) bool {
@@ -236,6 +257,7 @@ func withSearchPath(u, schema string) (string, error) {
 		return "", fmt.Errorf("the demo needs a postgres:// URL, not %q", u)
 	}
 	q := p.Query()
+	q.Del("search_path")
 	q.Set("options", "-csearch_path="+schema) // understood by psql as well as pgx
 	p.RawQuery = q.Encode()
 	return p.String(), nil

@@ -437,3 +437,144 @@ func mustRead(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// TestServiceSecondSignal: SIGTERM waits for the batch in flight, which
+// here is stuck on an IMAP server that stopped answering; a second SIGTERM
+// exits at once. The next run stores everything, each message once.
+func TestServiceSecondSignal(t *testing.T) {
+	t.Parallel()
+	dc := dovecot.ForTest(t, dovecot.Options{})
+	p := newStaller(t, dc.Addr)
+	s := newService(t, dc, "twice", "batch_size = 20\nstop_timeout = \"60s\"\ntimeout = \"60s\"", "")
+	const total = 300
+	if err := dc.Deliver(s.user, "INBOX", uniqueNotices(t, total)...); err != nil {
+		t.Fatal(err)
+	}
+	stalled := *s
+	stalled.config = writeConfig(t, strings.Replace(mustRead(t, s.config), dc.Addr, p.addr, 1))
+	var out syncBuffer
+	cmd := stalled.start(&out)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	waitUntil(t, 30*time.Second, "a first batch", func() bool { return s.count(`SELECT count(*) FROM message`) > 0 })
+	p.stall()
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		t.Fatalf("exited (%v) on the first signal with a batch stuck in flight\n%s", err, out.String())
+	case <-time.After(time.Second):
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != -1 {
+			t.Errorf("exit after the second signal: %v, want killed by the signal", err)
+		}
+	case <-time.After(5 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("still running 5s after the second signal\n%s", out.String())
+	}
+	s.checkNoneLost(0, total, out.String())
+	var rest bytes.Buffer
+	if err := s.start(&rest, "--drain").Wait(); err != nil {
+		t.Fatalf("the next run: %v\n%s", err, rest.String())
+	}
+	s.checkNoneLost(1, total, rest.String())
+	if n := s.count(`SELECT count(*) FROM message`); n != total {
+		t.Errorf("%d stored, want %d", n, total)
+	}
+}
+
+// staller is a TCP proxy whose server side can be made to stop answering.
+type staller struct {
+	addr    string
+	mu      sync.Mutex
+	stalled bool
+}
+
+func newStaller(t *testing.T, target string) *staller {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	p := &staller{addr: ln.Addr().String()}
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				conn.Close()
+				continue
+			}
+			go func() { io.Copy(up, conn); up.Close() }()
+			go func() {
+				defer conn.Close()
+				buf := make([]byte, 4096)
+				for {
+					n, err := up.Read(buf)
+					for p.isStalled() {
+						time.Sleep(10 * time.Millisecond)
+					}
+					if n > 0 {
+						conn.Write(buf[:n])
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return p
+}
+
+func (p *staller) stall() {
+	p.mu.Lock()
+	p.stalled = true
+	p.mu.Unlock()
+}
+
+func (p *staller) isStalled() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stalled
+}
+
+// TestServiceStopTimeout: with a batch stuck on a silent IMAP server,
+// SIGTERM still ends the process, with status 0, once imap.stop_timeout
+// has passed.
+func TestServiceStopTimeout(t *testing.T) {
+	t.Parallel()
+	dc := dovecot.ForTest(t, dovecot.Options{})
+	p := newStaller(t, dc.Addr)
+	s := newService(t, dc, "stoptimeout", "batch_size = 20\nstop_timeout = \"1s\"", "")
+	if err := dc.Deliver(s.user, "INBOX", uniqueNotices(t, 300)...); err != nil {
+		t.Fatal(err)
+	}
+	s.config = writeConfig(t, strings.Replace(mustRead(t, s.config), dc.Addr, p.addr, 1))
+	var out syncBuffer
+	cmd := s.start(&out)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	waitUntil(t, 30*time.Second, "a first batch", func() bool { return s.count(`SELECT count(*) FROM message`) > 0 })
+	p.stall()
+	start := time.Now()
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("exit: %v, want status 0\n%s", err, out.String())
+		}
+		if took := time.Since(start); took < 900*time.Millisecond {
+			t.Errorf("exited %v after SIGTERM, before the stop timeout, with a batch stuck", took)
+		}
+	case <-time.After(15 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("still running 15s after SIGTERM with stop_timeout 1s\n%s", out.String())
+	}
+}

@@ -665,3 +665,34 @@ func TestDatabaseDown(t *testing.T) {
 		t.Errorf("%d distinct UIDs, want 30", n)
 	}
 }
+
+// TestMailboxes: one daemon reads two mailboxes of an account, each with
+// its own checkpoint.
+func TestMailboxes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, memimap.Options{})
+	msgs := notices(t)
+	if err := e.srv.Append("INBOX", msgs[:30]...); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.srv.Append("Junk", msgs[30:50]...); err != nil {
+		t.Fatal(err)
+	}
+	d := e.daemon(Config{Mailboxes: []Mailbox{{Account: e.account(), Name: "INBOX"}, {Account: e.account(), Name: "Junk"}},
+		Actions: map[Outcome]fetch.Action{Bounce: {Op: fetch.Seen}}, Drain: true})
+	if err := d.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for mb, n := range map[string]int{"INBOX": 30, "Junk": 20} {
+		if got := e.count(`SELECT count(*) FROM message WHERE mailbox = $1`, mb); got != n {
+			t.Errorf("%s: %d stored, want %d", mb, got, n)
+		}
+		cp, err := e.st.Checkpoint(context.Background(), "acct", mb)
+		if err != nil || cp.LastUID != uint32(n) || cp.ActedUID != uint32(n) {
+			t.Errorf("%s: checkpoint %+v, %v", mb, cp, err)
+		}
+	}
+	if states := d.States(); len(states) != 2 || states[0].Processed != 30 || states[1].Processed != 20 {
+		t.Errorf("states %+v", states)
+	}
+}

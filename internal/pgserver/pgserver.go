@@ -79,6 +79,10 @@ func Start(ctx context.Context, dir string) (*Server, error) {
 			return nil, fmt.Errorf("running as root needs a postgres user to own the cluster: %w", err)
 		}
 	}
+	// The folders above dir stay open to the cluster's owner.
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
