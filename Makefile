@@ -5,7 +5,7 @@ STATICCHECK   ?= honnef.co/go/tools/cmd/staticcheck@v0.7.0
 FUZZTIME      ?= 20s
 GOBIN         := $(or $(shell $(GO) env GOBIN),$(shell $(GO) env GOPATH)/bin)
 
-.PHONY: all build demo test check fmt vet staticcheck unit fuzz bench figures clean
+.PHONY: all build demo test check fmt vet staticcheck unit fuzz bench figures service-figures clean
 
 all: build
 
@@ -48,6 +48,11 @@ fuzz:
 # Speed and memory figures for the README.
 bench figures:
 	scripts/figures
+
+# The service's figures against a Dovecot of its own (drain rate, memory,
+# IDLE latency); needs dovecot-imapd and a PostgreSQL on 127.0.0.1:5432.
+service-figures:
+	$(GO) run ./scripts/drainbench
 
 clean:
 	rm -rf bin

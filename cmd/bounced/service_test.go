@@ -68,8 +68,8 @@ type service struct {
 }
 
 // newService configures an account for user; imapKeys go to the [imap]
-// table, extra after the rest.
-func newService(t *testing.T, dc *dovecot.Server, user, imapKeys, extra string) *service {
+// table; listen is http.listen ("" for none: tests run side by side).
+func newService(t *testing.T, dc *dovecot.Server, user, imapKeys, listen string) *service {
 	t.Helper()
 	s := &service{t: t, dc: dc, user: user, url: pgtest.URL(t)}
 	var err error
@@ -100,8 +100,10 @@ unparseable = "move:Bad"
 
 [log]
 level = "info"
-%s
-`, user, dc.Addr, user, dc.Password, imapKeys, extra))
+
+[http]
+listen = %q
+`, user, dc.Addr, user, dc.Password, imapKeys, listen))
 	return s
 }
 
@@ -338,7 +340,7 @@ func TestServiceSignalsAndHTTP(t *testing.T) {
 	t.Parallel()
 	dc := dovecot.ForTest(t, dovecot.Options{Password: "pw-Zq81"})
 	addr := freeAddr(t)
-	s := newService(t, dc, "signals", "", fmt.Sprintf("[http]\nlisten = %q\n", addr))
+	s := newService(t, dc, "signals", "", addr)
 	if err := dc.Deliver(s.user, "INBOX", uniqueNotices(t, 40)...); err != nil {
 		t.Fatal(err)
 	}
@@ -394,7 +396,7 @@ func TestServiceTakeover(t *testing.T) {
 	for i := range cmds {
 		outs[i] = new(syncBuffer)
 		cfg := *s
-		cfg.config = writeConfig(t, mustRead(t, s.config)+fmt.Sprintf("\n[http]\nlisten = %q\n", addrs[i]))
+		cfg.config = writeConfig(t, strings.Replace(mustRead(t, s.config), `listen = ""`, fmt.Sprintf("listen = %q", addrs[i]), 1))
 		cmds[i] = cfg.start(outs[i])
 		defer cmds[i].Process.Kill()
 	}
