@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/bounced/bounced/internal/daemon"
@@ -66,6 +67,24 @@ func runRun(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 		// heap passes it, which keeps the resident size low.
 		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
+	cl, err := cfg.classifier()
+	if err != nil {
+		return &configError{*df.config, err}
+	}
+	// HTTP comes up first, so that /healthz answers while the database is
+	// awaited; the daemon's handler takes over once it exists.
+	var handler atomic.Pointer[http.Handler]
+	var starting http.Handler = startingHandler()
+	handler.Store(&starting)
+	if l := *cfg.HTTP.Listen; l != "" {
+		stop, err := serveHTTP(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			(*handler.Load()).ServeHTTP(w, r)
+		}), log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	st, err := openStoreRetrying(ctx, cfg, *df.db, log)
 	if err != nil {
 		return err
@@ -74,23 +93,23 @@ func runRun(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 		return nil // stopped before the database came up
 	}
 	defer st.Close()
-	p := cfg.parser()
-	cl, err := cfg.classifier()
-	if err != nil {
-		return &configError{*df.config, err}
-	}
-	d := daemon.New(dc, st, p, cl, log)
-	if l := *cfg.HTTP.Listen; l != "" {
-		stop, err := serveHTTP(l, d.Handler(), log)
-		if err != nil {
-			return err
-		}
-		defer stop()
-	}
+	d := daemon.New(dc, st, cfg.parser(), cl, log)
+	h := d.Handler()
+	handler.Store(&h)
 	log.Info("bounced started", "mailboxes", len(dc.Mailboxes), "drain", dc.Drain)
 	err = d.Run(ctx)
 	log.Info("bounced stopped")
 	return err
+}
+
+// startingHandler answers while the database is awaited at start.
+func startingHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "starting: waiting for the database", http.StatusServiceUnavailable)
+	})
+	return mux
 }
 
 // defaultMemoryLimit is the Go heap's soft limit unless GOMEMLIMIT is set.

@@ -580,3 +580,50 @@ func TestServiceStopTimeout(t *testing.T) {
 		t.Fatalf("still running 15s after SIGTERM with stop_timeout 1s\n%s", out.String())
 	}
 }
+
+// TestServiceDatabaseDownAtStart: with no database yet, the service waits
+// for it, answers /healthz and says why it is not ready, and stops on
+// SIGTERM.
+func TestServiceDatabaseDownAtStart(t *testing.T) {
+	t.Parallel()
+	addr := freeAddr(t)
+	config := writeConfig(t, fmt.Sprintf(`
+[[account]]
+name = "a"
+address = "127.0.0.1:1"
+username = "u"
+password = "p"
+
+[imap]
+reconnect_min = "50ms"
+reconnect_max = "200ms"
+
+[http]
+listen = %q
+`, addr))
+	var out syncBuffer
+	cmd := exec.Command(bouncedBinary(t), "run", "--config", config, "--db", "postgres://postgres@127.0.0.1:1/none?connect_timeout=1")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	waitUntil(t, 10*time.Second, "/healthz", func() bool { code, _ := get("http://" + addr + "/healthz"); return code == 200 })
+	if code, body := get("http://" + addr + "/readyz"); code != 503 || !strings.Contains(body, "waiting for the database") {
+		t.Errorf("/readyz: %d %q, want 503 saying it waits for the database", code, body)
+	}
+	waitUntil(t, 10*time.Second, "a retry in the log", func() bool {
+		return strings.Count(out.String(), "database unavailable: will try again") >= 2
+	})
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("exit: %v\n%s", err, out.String())
+		}
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("still running after SIGTERM\n%s", out.String())
+	}
+}
