@@ -313,6 +313,7 @@ func (w *worker) drain(ctx, ioCtx context.Context, c *fetch.Client, cp *store.Ch
 		n := w.cut(infos)
 		b, err := w.fetch(ioCtx, c, cp.UIDValidity, infos[:n])
 		infos = infos[n:]
+		w.d.metrics.lag.WithLabelValues(w.mb.Account.Name, w.mb.Name).Set(float64(len(infos) + n))
 		if err != nil {
 			w.fail(stageFetch, err)
 			if ferr := finish(); ferr != nil {
