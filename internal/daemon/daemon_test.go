@@ -696,3 +696,40 @@ func TestMailboxes(t *testing.T) {
 		t.Errorf("states %+v", states)
 	}
 }
+
+// TestLockLost: when the connection holding the mailbox lock dies, the
+// worker stops working the mailbox, takes the lock again and goes on.
+func TestLockLost(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, memimap.Options{})
+	msgs := notices(t)
+	if err := e.srv.Append("INBOX", msgs[:10]...); err != nil {
+		t.Fatal(err)
+	}
+	d := e.daemon(Config{Actions: moveAll, Poll: 200 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- d.Run(ctx) }()
+	waitFor(t, "the first messages", func() bool { return e.count(`SELECT count(*) FROM message`) == 10 })
+	// Kill the lock's session: the one of this schema's database user
+	// holding an advisory lock, other than ours.
+	var killed int
+	err := e.db.QueryRow(context.Background(), `SELECT count(pg_terminate_backend(l.pid)) FROM pg_locks l
+		JOIN pg_stat_activity a ON a.pid = l.pid
+		WHERE l.locktype = 'advisory' AND l.granted AND a.pid <> pg_backend_pid()
+		AND l.objid = ((hashtextextended('bounced.mailbox:' || current_schema() || ':' || $1, 0)) & 4294967295)::text::oid`,
+		"4:acct/INBOX").Scan(&killed)
+	if err != nil || killed != 1 {
+		t.Fatalf("killed %d lock sessions, %v; want 1", killed, err)
+	}
+	waitFor(t, "the lock to be reported lost", func() bool { return strings.Contains(d.States()[0].Err, "lock") || sum(gather(t, d), "bounced_errors_total") > 0 })
+	if err := e.srv.Append("INBOX", msgs[10:20]...); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the messages after the lock came back", func() bool { return e.count(`SELECT count(*) FROM message`) == 20 })
+	waitFor(t, "the daemon to hold the lock again", func() bool { return d.States()[0].Active })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
