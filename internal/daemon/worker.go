@@ -493,7 +493,7 @@ func (w *worker) saved(b *batch, s store.Saved) {
 }
 
 // actGroup is the number of messages whose actions are done together.
-const actGroup = 2000
+const actGroup = 5000
 
 // acts are messages committed whose actions are still to do.
 type acts struct {
