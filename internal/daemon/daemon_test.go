@@ -722,7 +722,9 @@ func TestLockLost(t *testing.T) {
 	if err != nil || killed != 1 {
 		t.Fatalf("killed %d lock sessions, %v; want 1", killed, err)
 	}
-	waitFor(t, "the lock to be reported lost", func() bool { return strings.Contains(d.States()[0].Err, "lock") || sum(gather(t, d), "bounced_errors_total") > 0 })
+	waitFor(t, "the lock to be reported lost", func() bool {
+		return strings.Contains(d.States()[0].Err, "lock") || sum(gather(t, d), "bounced_errors_total") > 0
+	})
 	if err := e.srv.Append("INBOX", msgs[10:20]...); err != nil {
 		t.Fatal(err)
 	}
