@@ -2,9 +2,20 @@ package daemon
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -175,4 +186,95 @@ func TestDovecotUIDValidity(t *testing.T) {
 	if n := e.count(`SELECT count(*) FROM bounce`); n != rows {
 		t.Errorf("%d recipient rows after the rescan, want still %d", n, rows)
 	}
+}
+
+// TestDovecotTLS: implicit TLS and STARTTLS against Dovecot with a
+// certificate of a CA made here, verified with ca_file; without the CA the
+// connection is refused.
+func TestDovecotTLS(t *testing.T) {
+	t.Parallel()
+	caFile, certFile, keyFile := testCA(t)
+	dc := dovecot.ForTest(t, dovecot.Options{TLSCert: certFile, TLSKey: keyFile})
+	for _, tt := range []struct {
+		security, addr string
+	}{{"tls", dc.TLSAddr}, {"starttls", dc.Addr}} {
+		t.Run(tt.security, func(t *testing.T) {
+			e := newDovecotEnv(t, dc, "tls-"+tt.security)
+			if err := dc.Deliver(e.user, "INBOX", bounceNotices(t, e.env, 3)...); err != nil {
+				t.Fatal(err)
+			}
+			acct := e.account()
+			acct.Address, acct.Security, acct.AllowPlaintext, acct.CAFile = tt.addr, tt.security, false, caFile
+			d := e.env.daemon(Config{Mailboxes: []Mailbox{{Account: acct, Name: "INBOX"}}, Drain: true,
+				Actions: map[Outcome]fetch.Action{Bounce: {Op: fetch.Move, Folder: "Processed"}}})
+			if err := d.Run(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if n := e.count(`SELECT count(*) FROM message`); n != 3 {
+				t.Errorf("%d stored over %s, want 3", n, tt.security)
+			}
+			if p := e.counts("Processed"); p.All != 3 {
+				t.Errorf("Processed holds %d, want 3", p.All)
+			}
+			acct.CAFile = ""
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			c, err := fetch.Dial(ctx, acct)
+			if err == nil {
+				c.Close()
+				t.Fatalf("%s without the CA: connected to a server whose certificate no system CA signed", tt.security)
+			}
+			if !strings.Contains(err.Error(), "certificate") {
+				t.Errorf("%s without the CA: %v, want a certificate error", tt.security, err)
+			}
+		})
+	}
+}
+
+// testCA writes a CA and a certificate for 127.0.0.1 signed by it, in PEM
+// files readable by Dovecot.
+func testCA(t *testing.T) (caFile, certFile, keyFile string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "bounced-tls-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "bounced test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, typ string, b []byte) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	return write("ca.pem", "CERTIFICATE", caDER), write("cert.pem", "CERTIFICATE", der), write("key.pem", "PRIVATE KEY", keyDER)
 }

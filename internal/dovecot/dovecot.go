@@ -37,12 +37,19 @@ type Options struct {
 	// answers a MOVE command sent regardless), so that clients take their
 	// COPY fallback. Default false.
 	NoMove bool
+	// TLSCert and TLSKey, PEM files, turn TLS on: STARTTLS on Addr (plain
+	// LOGIN stays allowed there) and implicit TLS on TLSAddr. Default: no
+	// TLS.
+	TLSCert, TLSKey string
 }
 
 // Server is a running Dovecot.
 type Server struct {
 	// Addr is 127.0.0.1:PORT, plain IMAP, LOGIN allowed without TLS.
 	Addr string
+	// TLSAddr is 127.0.0.1:PORT with implicit TLS, when Options gave a
+	// certificate; "" otherwise.
+	TLSAddr string
 	// Dir holds the configuration, state, logs and the users' homes.
 	Dir      string
 	Password string
@@ -107,8 +114,13 @@ func Start(dir string, opt Options) (*Server, error) {
 	if dir, err = filepath.Abs(dir); err != nil {
 		return nil, err
 	}
-	if i := strings.IndexFunc(dir, unsafePathRune); i >= 0 {
-		return nil, fmt.Errorf("folder %q: character %q does not fit into a Dovecot configuration", dir, dir[i])
+	for _, path := range []string{dir, opt.TLSCert, opt.TLSKey} {
+		if i := strings.IndexFunc(path, unsafePathRune); i >= 0 {
+			return nil, fmt.Errorf("path %q: character %q does not fit into a Dovecot configuration", path, path[i])
+		}
+	}
+	if (opt.TLSCert == "") != (opt.TLSKey == "") {
+		return nil, errors.New("TLS needs both a certificate and a key")
 	}
 	s := &Server{Dir: dir, Password: opt.Password, uid: -1, gid: -1}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -179,7 +191,15 @@ func Start(dir string, opt Options) (*Server, error) {
 			return nil, err
 		}
 		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		conf := config(s, opt, port, internal, group, login, mailUID, mailGID)
+		tlsPort := 0
+		if opt.TLSCert != "" {
+			if tlsPort, err = freePort(); err != nil {
+				s.removeRunDir()
+				return nil, err
+			}
+			s.TLSAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(tlsPort))
+		}
+		conf := config(s, opt, port, tlsPort, internal, group, login, mailUID, mailGID)
 		if err := os.WriteFile(filepath.Join(dir, "dovecot.conf"), []byte(conf), 0o644); err != nil {
 			s.removeRunDir()
 			return nil, err
@@ -202,7 +222,7 @@ func Start(dir string, opt Options) (*Server, error) {
 }
 
 // config is the whole dovecot.conf; nothing comes from /etc/dovecot.
-func config(s *Server, opt Options, port int, internal, group, login string, uid, gid int) string {
+func config(s *Server, opt Options, port, tlsPort int, internal, group, login string, uid, gid int) string {
 	var b strings.Builder
 	set := func(key, value string) { fmt.Fprintf(&b, "%s = %s\n", key, value) }
 	set("instance_name", quote(s.instance))
@@ -211,7 +231,13 @@ func config(s *Server, opt Options, port int, internal, group, login string, uid
 	set("log_path", quote(filepath.Join(s.Dir, "dovecot.log")))
 	set("protocols", "imap")
 	set("listen", "127.0.0.1")
-	set("ssl", "no")
+	if opt.TLSCert != "" {
+		set("ssl", "yes")
+		set("ssl_cert", "<"+opt.TLSCert)
+		set("ssl_key", "<"+opt.TLSKey)
+	} else {
+		set("ssl", "no")
+	}
 	set("disable_plaintext_auth", "no")
 	set("auth_mechanisms", "plain login")
 	set("default_internal_user", internal)
@@ -247,7 +273,8 @@ func config(s *Server, opt Options, port int, internal, group, login string, uid
     port = %d
   }
   inet_listener imaps {
-    port = 0
+    address = 127.0.0.1
+    port = %d
   }
 }
 service anvil {
@@ -256,7 +283,7 @@ service anvil {
     mode = 0
   }
 }
-`, port)
+`, port, tlsPort)
 	return b.String()
 }
 
