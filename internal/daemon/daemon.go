@@ -67,7 +67,8 @@ type Config struct {
 	// stopping.
 	StopTimeout time.Duration
 	// Drain makes Run return once every mailbox has been read to its end,
-	// instead of waiting for new mail.
+	// instead of waiting for new mail; a mailbox that another instance
+	// works is left to it.
 	Drain bool
 	// Workers is the number of goroutines that parse; 0 means GOMAXPROCS.
 	Workers int

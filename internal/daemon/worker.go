@@ -50,6 +50,9 @@ func (w *worker) run(ctx context.Context) error {
 			w.fail(stageLock, err)
 			w.pause(ctx, w.backoff.Next())
 			continue
+		case lock == nil && w.d.cfg.Drain:
+			w.log.Info("another instance works this mailbox: leaving it to that one")
+			return nil
 		case lock == nil:
 			if !standby {
 				w.log.Info("standby: another instance works this mailbox")
