@@ -12,7 +12,7 @@
 //	bounced unsuppress --reason TEXT [--by WHO] ADDRESS
 //	bounced run [--config FILE] [--db URL] [--drain]
 //	bounced check-config --config FILE
-//	bounced demo [--db URL] [--keep]
+//	bounced demo [--db URL] [--notices DIR] [--keep] [--verbose]
 //	bounced cleanup [--raw-older-than D] [--rows-older-than D] [--dry-run]
 //	bounced reclassify [--since T]
 //	bounced help [COMMAND]
@@ -108,7 +108,7 @@ func commands() []command {
 		{"unsuppress", "--reason TEXT [--by WHO] ADDRESS", "release a suppressed address, kept for audit", runUnsuppress},
 		{"run", "[--config FILE] [--db URL] [--drain]", "read the mailboxes as a service: fetch, analyse, store, then move or flag", runRun},
 		{"check-config", "--config FILE", "check a configuration file and the secrets it names", runCheckConfig},
-		{"demo", "[--db URL] [--keep]", "run the service on sample notices in a built-in IMAP server, then show what it found", runDemo},
+		{"demo", "[--db URL] [--notices DIR] [--keep] [--verbose]", "run the service on sample notices in a built-in IMAP server, then show what it found", runDemo},
 		{"cleanup", "[--raw-older-than D] [--rows-older-than D] [--dry-run]", "delete old raw messages and rows in short batches", runCleanup},
 		{"reclassify", "[--since T]", "analyse stored raw messages again and update rows and suppressions", runReclassify},
 		{"help", "[COMMAND]", "show usage", nil},
