@@ -80,11 +80,11 @@ func runDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	fmt.Fprintf(stdout, "database: %s\n", where)
 
 	cfg, _ := loadConfig("")
-	pol, err := cfg.policy()
+	opt, err := cfg.storeOptions()
 	if err != nil {
 		return err
 	}
-	st, err := openMigrated(ctx, dbURL, store.Options{Policy: pol, KeepRaw: true}, log)
+	st, err := openMigrated(ctx, dbURL, opt, log)
 	if err != nil {
 		return err
 	}
@@ -158,7 +158,7 @@ func demoDatabase(ctx context.Context, given string, keep bool, stdout io.Writer
 	switch {
 	case given != "":
 		where = "the database you named, schema bounced_demo"
-	case reachable(ctx, demoLocalURL):
+	case pgserver.Reachable(ctx, demoLocalURL):
 		if err := createDatabase(ctx, demoLocalURL, "bounced_demo"); err != nil {
 			return "", "", stop, err
 		}
@@ -205,17 +205,6 @@ func demoDatabase(ctx context.Context, given string, keep bool, stdout io.Writer
 func firstLine(err error) string {
 	s, _, _ := strings.Cut(err.Error(), "\n")
 	return s
-}
-
-func reachable(ctx context.Context, u string) bool {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	c, err := pgx.Connect(ctx, u)
-	if err != nil {
-		return false
-	}
-	c.Close(ctx)
-	return true
 }
 
 func createDatabase(ctx context.Context, u, name string) error {

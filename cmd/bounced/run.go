@@ -137,13 +137,13 @@ func openStoreRetrying(ctx context.Context, cfg *Config, url string, log *slog.L
 			return nil, &configError{"", err}
 		}
 	}
-	pol, err := cfg.policy()
+	opt, err := cfg.storeOptions()
 	if err != nil {
 		return nil, &configError{"", err}
 	}
 	b := fetch.Backoff{Min: time.Duration(cfg.IMAP.ReconnectMin), Max: time.Duration(cfg.IMAP.ReconnectMax)}
 	for {
-		st, err := openMigrated(ctx, url, store.Options{Policy: pol, KeepRaw: *cfg.Store.KeepRaw, MaxConns: cfg.Database.MaxConns}, log)
+		st, err := openMigrated(ctx, url, opt, log)
 		if err == nil {
 			return st, nil
 		}

@@ -35,11 +35,11 @@ func (f *dbFlags) open(ctx context.Context, migrating bool) (*Config, *store.Sto
 			return nil, nil, &configError{*f.config, err}
 		}
 	}
-	p, err := cfg.policy()
+	opt, err := cfg.storeOptions()
 	if err != nil {
 		return nil, nil, &configError{*f.config, err}
 	}
-	st, err := store.Open(ctx, url, store.Options{Policy: p, KeepRaw: *cfg.Store.KeepRaw, MaxConns: cfg.Database.MaxConns})
+	st, err := store.Open(ctx, url, opt)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -50,6 +50,15 @@ func (f *dbFlags) open(ctx context.Context, migrating bool) (*Config, *store.Sto
 		}
 	}
 	return cfg, st, nil
+}
+
+// storeOptions are the store's options the configuration gives.
+func (c *Config) storeOptions() (store.Options, error) {
+	p, err := c.policy()
+	if err != nil {
+		return store.Options{}, err
+	}
+	return store.Options{Policy: p, KeepRaw: *c.Store.KeepRaw, MaxConns: c.Database.MaxConns}, nil
 }
 
 // warnStalePolicy says so when the suppression list was built with

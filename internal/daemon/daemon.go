@@ -84,11 +84,11 @@ type Daemon struct {
 	metrics    *metrics
 
 	mu     sync.Mutex
-	states map[string]*state
+	states map[string]*MailboxState
 }
 
-// state is what /readyz and `bounced run` tell of one mailbox.
-type state struct {
+// MailboxState is what /readyz and States tell of one mailbox.
+type MailboxState struct {
 	Account, Mailbox string
 	Active           bool      // this instance holds the lock
 	Err              string    // the last error, "" after a success
@@ -99,7 +99,7 @@ type state struct {
 // New makes a daemon. The store must be migrated.
 func New(cfg Config, st *store.Store, p *dsn.Parser, cl *classify.Classifier, log *slog.Logger) *Daemon {
 	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = 500
+		cfg.BatchSize = 1000
 	}
 	if cfg.BatchBytes <= 0 {
 		cfg.BatchBytes = 16 << 20
@@ -123,9 +123,9 @@ func New(cfg Config, st *store.Store, p *dsn.Parser, cl *classify.Classifier, lo
 		cfg.StopTimeout = 30 * time.Second
 	}
 	d := &Daemon{cfg: cfg, store: st, parser: p, classifier: cl, log: log, metrics: newMetrics(),
-		states: make(map[string]*state)}
+		states: make(map[string]*MailboxState)}
 	for _, mb := range cfg.Mailboxes {
-		d.states[key(mb)] = &state{Account: mb.Account.Name, Mailbox: mb.Name}
+		d.states[key(mb)] = &MailboxState{Account: mb.Account.Name, Mailbox: mb.Name}
 		d.metrics.active.WithLabelValues(mb.Account.Name, mb.Name).Set(0)
 	}
 	return d
@@ -188,9 +188,6 @@ func (d *Daemon) ready(w http.ResponseWriter, r *http.Request) {
 // Registry gives the daemon's metrics, for tests and for `bounced demo`.
 func (d *Daemon) Registry() prometheus.Gatherer { return d.metrics.reg }
 
-// MailboxState is one mailbox's state, as States reports it.
-type MailboxState = state
-
 // States reports the state of every mailbox.
 func (d *Daemon) States() []MailboxState {
 	d.mu.Lock()
@@ -203,7 +200,7 @@ func (d *Daemon) States() []MailboxState {
 }
 
 // update changes the state of mb.
-func (d *Daemon) update(mb Mailbox, fn func(*state)) {
+func (d *Daemon) update(mb Mailbox, fn func(*MailboxState)) {
 	d.mu.Lock()
 	fn(d.states[key(mb)])
 	d.mu.Unlock()

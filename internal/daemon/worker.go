@@ -101,20 +101,20 @@ func (w *worker) setActive(on bool) {
 		v = 1
 	}
 	w.d.metrics.active.WithLabelValues(w.mb.Account.Name, w.mb.Name).Set(v)
-	w.d.update(w.mb, func(s *state) { s.Active = on })
+	w.d.update(w.mb, func(s *MailboxState) { s.Active = on })
 }
 
 // fail counts and records an error of a stage; the caller logs it once.
 func (w *worker) fail(stage string, err error) {
 	w.d.metrics.errors.WithLabelValues(stage).Inc()
-	w.d.update(w.mb, func(s *state) { s.Err = stage + ": " + err.Error() })
+	w.d.update(w.mb, func(s *MailboxState) { s.Err = stage + ": " + err.Error() })
 }
 
 // succeed records that the mailbox was read to its end.
 func (w *worker) succeed() {
 	now := time.Now()
 	w.d.metrics.lastSuccess.WithLabelValues(w.mb.Account.Name, w.mb.Name).Set(float64(now.UnixNano()) / 1e9)
-	w.d.update(w.mb, func(s *state) { s.Err, s.LastSuccess = "", now })
+	w.d.update(w.mb, func(s *MailboxState) { s.Err, s.LastSuccess = "", now })
 }
 
 // work connects and reads the mailbox, holding lock, until ctx ends, an
@@ -244,30 +244,45 @@ func (w *worker) drain(ctx, ioCtx context.Context, c *fetch.Client, cp *store.Ch
 	// here (or by the actor, after what it has).
 	var todo acts
 	var ac *actor
-	flush := func(last bool) error {
+	defer func() {
 		if ac != nil {
-			acted, err := ac.state()
-			if err != nil {
-				return err
-			}
-			cp.ActedUID = acted
+			ac.wait()
 		}
-		if len(todo.uids) > 0 && (ac != nil || !last) {
-			if ac == nil {
-				ac = startActor(ioCtx, w, cp.UIDValidity)
-			}
-			if err := ac.send(todo); err != nil {
-				return err
-			}
-			todo = acts{}
+	}()
+	// syncActed takes in how far the actor went; its error ends the drain.
+	syncActed := func() error {
+		if ac == nil {
+			return nil
 		}
-		if last && ac != nil {
+		acted, err := ac.state()
+		cp.ActedUID = max(cp.ActedUID, acted)
+		return err
+	}
+	// handOff gives the full group in todo to the actor.
+	handOff := func() error {
+		if ac == nil {
+			ac = startActor(ioCtx, w, cp.UIDValidity)
+		}
+		err := ac.send(todo)
+		todo = acts{}
+		if err != nil {
+			return err
+		}
+		return syncActed()
+	}
+	// actRest does the actions left once the listing is done.
+	actRest := func() error {
+		if ac != nil {
+			if len(todo.uids) > 0 {
+				if err := ac.send(todo); err != nil {
+					return err
+				}
+				todo = acts{}
+			}
 			acted, err := ac.wait()
 			ac = nil
 			cp.ActedUID = max(cp.ActedUID, acted)
-			if err != nil {
-				return err
-			}
+			return err
 		}
 		if len(todo.uids) == 0 {
 			return nil
@@ -281,11 +296,8 @@ func (w *worker) drain(ctx, ioCtx context.Context, c *fetch.Client, cp *store.Ch
 		todo = acts{}
 		return nil
 	}
-	defer func() {
-		if ac != nil {
-			ac.wait()
-		}
-	}()
+	// finish waits for the batch in flight to commit and queues its
+	// actions.
 	finish := func() error {
 		if inflight == nil {
 			return nil
@@ -303,14 +315,9 @@ func (w *worker) drain(ctx, ioCtx context.Context, c *fetch.Client, cp *store.Ch
 		todo.outcomes = append(todo.outcomes, prev.outcomes...)
 		todo.last = prev.last
 		if len(todo.uids) >= actGroup {
-			return flush(false)
+			return handOff()
 		}
-		if ac != nil {
-			acted, err := ac.state()
-			cp.ActedUID = max(cp.ActedUID, acted)
-			return err
-		}
-		return nil
+		return syncActed()
 	}
 	for len(infos) > 0 && ctx.Err() == nil {
 		n := w.cut(infos)
@@ -322,7 +329,7 @@ func (w *worker) drain(ctx, ioCtx context.Context, c *fetch.Client, cp *store.Ch
 			if ferr := finish(); ferr != nil {
 				return errors.Join(err, ferr)
 			}
-			return errors.Join(err, flush(true))
+			return errors.Join(err, actRest())
 		}
 		if err := finish(); err != nil {
 			return err
@@ -341,7 +348,7 @@ func (w *worker) drain(ctx, ioCtx context.Context, c *fetch.Client, cp *store.Ch
 	if err := finish(); err != nil {
 		return err
 	}
-	if err := flush(true); err != nil {
+	if err := actRest(); err != nil {
 		return err
 	}
 	if err := w.d.store.SaveActed(ioCtx, cp.Account, cp.Mailbox, cp.UIDValidity, cp.ActedUID); err != nil {
@@ -488,7 +495,7 @@ func (w *worker) saved(b *batch, s store.Saved) {
 	m.saved.WithLabelValues("duplicates").Add(float64(s.Duplicates))
 	m.saved.WithLabelValues("recipients").Add(float64(s.Bounces))
 	m.saved.WithLabelValues("suppressions").Add(float64(s.Suppressed))
-	w.d.update(w.mb, func(st *state) { st.Processed += len(b.msgs) })
+	w.d.update(w.mb, func(st *MailboxState) { st.Processed += len(b.msgs) })
 	w.backoff.Reset()
 	w.log.Info("batch saved", "messages", len(b.msgs), "new", s.Messages, "duplicates", s.Duplicates,
 		"recipients", s.Bounces, "suppressed", s.Suppressed, "last_uid", b.last, "took", took.Round(time.Millisecond),

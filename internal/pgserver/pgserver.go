@@ -19,6 +19,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // ErrNoBinaries means no initdb was found on PATH or under
@@ -119,6 +121,19 @@ func (s *Server) start(ctx context.Context) error {
 // Restart starts a stopped cluster again on the same port, for tests of a
 // database that goes away and comes back.
 func (s *Server) Restart(ctx context.Context) error { return s.start(ctx) }
+
+// Reachable reports whether a PostgreSQL server answers at url, within 3
+// seconds.
+func Reachable(ctx context.Context, url string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return false
+	}
+	c.Close(ctx)
+	return true
+}
 
 // Stop stops the cluster quickly (pg_ctl stop -m fast); its files stay.
 func (s *Server) Stop() error {

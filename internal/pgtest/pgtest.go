@@ -56,7 +56,7 @@ func find() {
 		baseURL = u
 		return
 	}
-	if reachable(localURL) {
+	if pgserver.Reachable(context.Background(), localURL) {
 		baseURL = localURL
 		return
 	}
@@ -77,17 +77,6 @@ func find() {
 		return
 	}
 	server, tempDir, baseURL = s, dir, s.URL
-}
-
-func reachable(u string) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	c, err := pgx.Connect(ctx, u)
-	if err != nil {
-		return false
-	}
-	c.Close(ctx)
-	return true
 }
 
 // URL gives a database URL whose search_path is a new, empty schema, and
