@@ -91,7 +91,7 @@ func TestMigrate(t *testing.T) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"bounce", "bounce_day", "checkpoint", "message", "message_raw", "release", "schema_migration", "setting", "suppression"}
+	want := []string{"bounce", "bounce_day", "bounce_domain_day", "checkpoint", "mailbox_status", "message", "message_raw", "release", "schema_migration", "setting", "suppression"}
 	if !slices.Equal(tables, want) {
 		t.Errorf("tables %q, want %q", tables, want)
 	}

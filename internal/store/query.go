@@ -32,6 +32,9 @@ type SuppressionFilter struct {
 	// addresses after After, at most Limit of them (0: no limit).
 	After string
 	Limit int
+	// ByAddress orders by address even when Since is set, as paging with
+	// After needs.
+	ByAddress bool
 }
 
 // Suppressions calls fn for each suppression the filter selects, newest
@@ -39,7 +42,7 @@ type SuppressionFilter struct {
 // millions costs no memory.
 func (s *Store) Suppressions(ctx context.Context, f SuppressionFilter, fn func(Suppression) error) error {
 	order := "address"
-	if !f.Since.IsZero() && f.After == "" {
+	if !f.Since.IsZero() && f.After == "" && !f.ByAddress {
 		order = "suppressed_at DESC, address"
 	}
 	// Only the filters given go into the SQL, so that every statement has

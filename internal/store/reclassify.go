@@ -97,7 +97,7 @@ func (s *Store) Replace(ctx context.Context, rs []Reanalysis) (Changed, error) {
 			return err
 		}
 		rows, err := tx.Query(ctx, `DELETE FROM bounce WHERE message = ANY($1)
-			RETURNING recipient, kind, coalesce(cause, ''), coalesce(severity, ''), bounced_at, message, position`, ids)
+			RETURNING recipient, kind, coalesce(cause, ''), coalesce(severity, ''), bounced_at, domain, scope, message, position`, ids)
 		if err != nil {
 			return dbError(doing, err)
 		}
@@ -107,7 +107,7 @@ func (s *Store) Replace(ctx context.Context, rs []Reanalysis) (Changed, error) {
 			var a added
 			var id int64
 			var pos int
-			if err := rows.Scan(&a.recipient, &a.kind, &a.cause, &a.severity, &a.at, &id, &pos); err != nil {
+			if err := rows.Scan(&a.recipient, &a.kind, &a.cause, &a.severity, &a.at, &a.domain, &a.scope, &id, &pos); err != nil {
 				return dbError(doing, err)
 			}
 			old = append(old, a)

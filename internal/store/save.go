@@ -555,7 +555,7 @@ func (r *bounceRows) insert(ctx context.Context, tx pgx.Tx) ([]added, error) {
 		-- from two mailboxes), so that they cannot deadlock.
 		ORDER BY notice_id, recipient, message, position
 		ON CONFLICT DO NOTHING
-		RETURNING recipient, kind, coalesce(cause, ''), coalesce(severity, ''), bounced_at`,
+		RETURNING recipient, kind, coalesce(cause, ''), coalesce(severity, ''), bounced_at, domain, scope`,
 		r.message, r.position, r.noticeID, r.kind, r.recipient, r.domain, r.origRcpt, r.action, r.status,
 		r.replyCode, r.dg, r.command, r.remote, r.reporting, r.cause, r.severity, r.scope, r.rule, r.feedback, r.at)
 	if err != nil {
@@ -568,13 +568,14 @@ func (r *bounceRows) insert(ctx context.Context, tx pgx.Tx) ([]added, error) {
 type added struct {
 	recipient, kind, cause, severity string
 	at                               time.Time
+	domain, scope                    string
 }
 
 func scanAdded(rows pgx.Rows, doing string) ([]added, error) {
 	var out []added
 	for rows.Next() {
 		var a added
-		if err := rows.Scan(&a.recipient, &a.kind, &a.cause, &a.severity, &a.at); err != nil {
+		if err := rows.Scan(&a.recipient, &a.kind, &a.cause, &a.severity, &a.at, &a.domain, &a.scope); err != nil {
 			return nil, dbError(doing, err)
 		}
 		out = append(out, a)
@@ -582,9 +583,17 @@ func scanAdded(rows pgx.Rows, doing string) ([]added, error) {
 	return out, dbError(doing, rows.Err())
 }
 
-// addDays adds the rows plus to the daily counts and takes the rows minus
-// away, in key order so that concurrent batches don't deadlock.
+// addDays adds the rows plus to the daily counts (bounce_day, and
+// bounce_domain_day by recipient domain) and takes the rows minus away, in
+// key order so that concurrent batches don't deadlock.
 func addDays(ctx context.Context, tx pgx.Tx, plus, minus []added) error {
+	if err := addCauseDays(ctx, tx, plus, minus); err != nil {
+		return err
+	}
+	return addDomainDays(ctx, tx, plus, minus)
+}
+
+func addCauseDays(ctx context.Context, tx pgx.Tx, plus, minus []added) error {
 	type key struct{ day, kind, cause, severity string }
 	counts := map[key]int64{}
 	for _, a := range plus {
@@ -626,6 +635,86 @@ func addDays(ctx context.Context, tx pgx.Tx, plus, minus []added) error {
 			WHERE (t.day, t.kind, t.cause, t.severity) = (excluded.day, excluded.kind, excluded.cause, excluded.severity)), 0)`,
 		days, kinds, causes, sevs, ns)
 	return dbError("counting bounces by day", err)
+}
+
+// domainCounts are the counters of a row of bounce_domain_day.
+type domainCounts struct{ bounces, hard, soft, recipient, delays, complaints int64 }
+
+func (c *domainCounts) add(a added, by int64) {
+	switch a.kind {
+	case "bounce":
+		c.bounces += by
+		switch a.severity {
+		case "hard":
+			c.hard += by
+		case "soft":
+			c.soft += by
+		}
+		if a.scope == "recipient" {
+			c.recipient += by
+		}
+	case "delay":
+		c.delays += by
+	case "complaint":
+		c.complaints += by
+	}
+}
+
+func addDomainDays(ctx context.Context, tx pgx.Tx, plus, minus []added) error {
+	type key struct{ day, domain string }
+	counts := map[key]*domainCounts{}
+	count := func(a added, by int64) {
+		k := key{a.at.UTC().Format(time.DateOnly), a.domain}
+		c := counts[k]
+		if c == nil {
+			c = &domainCounts{}
+			counts[k] = c
+		}
+		c.add(a, by)
+	}
+	for _, a := range plus {
+		count(a, 1)
+	}
+	for _, a := range minus {
+		count(a, -1)
+	}
+	keys := make([]key, 0, len(counts))
+	for k, c := range counts {
+		if *c != (domainCounts{}) {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		if c := strings.Compare(a.day, b.day); c != 0 {
+			return c
+		}
+		return strings.Compare(a.domain, b.domain)
+	})
+	var days, domains []string
+	var cols [6][]int64
+	for _, k := range keys {
+		c := counts[k]
+		days, domains = append(days, k.day), append(domains, k.domain)
+		for i, n := range [6]int64{c.bounces, c.hard, c.soft, c.recipient, c.delays, c.complaints} {
+			cols[i] = append(cols[i], n)
+		}
+	}
+	// The table has no CHECK on its counters: a row taken away always
+	// meets the row it was counted in, and greatest() keeps the counts
+	// from going below zero should they ever disagree.
+	_, err := tx.Exec(ctx, `
+		INSERT INTO bounce_domain_day AS d (day, domain, bounces, hard, soft, recipient, delays, complaints)
+		SELECT * FROM unnest($1::date[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[],
+			$7::bigint[], $8::bigint[])
+		ON CONFLICT (day, domain) DO UPDATE SET
+			bounces = greatest(d.bounces + excluded.bounces, 0), hard = greatest(d.hard + excluded.hard, 0),
+			soft = greatest(d.soft + excluded.soft, 0), recipient = greatest(d.recipient + excluded.recipient, 0),
+			delays = greatest(d.delays + excluded.delays, 0), complaints = greatest(d.complaints + excluded.complaints, 0)`,
+		days, domains, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5])
+	return dbError("counting bounces by domain and day", err)
 }
 
 func saveCheckpoint(ctx context.Context, tx pgx.Tx, c Checkpoint) error {

@@ -1,0 +1,4 @@
+package web
+
+// apiRoutes registers the JSON API.
+func (s *Server) apiRoutes() {}

@@ -1,0 +1,4 @@
+package web
+
+// pageRoutes registers the dashboard's pages.
+func (s *Server) pageRoutes() {}
