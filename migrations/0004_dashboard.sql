@@ -5,15 +5,15 @@
 -- thousand rows a day instead of the recipient rows. Like bounce_day they
 -- outlive the rows `bounced cleanup` deletes.
 CREATE TABLE bounce_domain_day (
-    day        date   NOT NULL,
-    domain     text   NOT NULL,
+    day        date    NOT NULL,
+    domain     text    NOT NULL,
     -- failed recipients, by severity, and those of recipient scope
-    bounces    bigint NOT NULL DEFAULT 0,
-    hard       bigint NOT NULL DEFAULT 0,
-    soft       bigint NOT NULL DEFAULT 0,
-    recipient  bigint NOT NULL DEFAULT 0,
-    delays     bigint NOT NULL DEFAULT 0,
-    complaints bigint NOT NULL DEFAULT 0,
+    bounces    integer NOT NULL DEFAULT 0,
+    hard       integer NOT NULL DEFAULT 0,
+    soft       integer NOT NULL DEFAULT 0,
+    recipient  integer NOT NULL DEFAULT 0,
+    delays     integer NOT NULL DEFAULT 0,
+    complaints integer NOT NULL DEFAULT 0,
     PRIMARY KEY (day, domain)
 );
 INSERT INTO bounce_domain_day (day, domain, bounces, hard, soft, recipient, delays, complaints)

@@ -13,6 +13,7 @@ import (
 	"github.com/bounced/bounced/internal/daemon"
 	"github.com/bounced/bounced/internal/fetch"
 	"github.com/bounced/bounced/internal/policy"
+	"github.com/bounced/bounced/internal/web"
 )
 
 func writeConfig(t *testing.T, text string) string {
@@ -151,6 +152,10 @@ func TestConfigExampleUncommented(t *testing.T) {
 	if a.Name != "bounces" || a.Address != "imap.example.org:993" || a.Security != "tls" || a.Auth != "login" ||
 		a.PasswordFile != "/run/credentials/bounced.service/imap_password" || !slices.Equal(a.Mailboxes, []string{"INBOX"}) {
 		t.Errorf("account = %+v", a)
+	}
+	if h := c.HTTP; len(h.Tokens) != 1 || h.Tokens[0] != (TokenConfig{Name: "listmonk", Role: "read",
+		TokenFile: "/run/credentials/bounced.service/listmonk_token"}) || h.TLSCert == "" || h.TLSKey == "" {
+		t.Errorf("http = %+v, want the example's token and TLS files", h)
 	}
 }
 
@@ -340,6 +345,15 @@ func TestConfigDaemonErrors(t *testing.T) {
 		{"bad batch", "[imap]\nbatch_size = 20000\n", []string{"imap.batch_size"}},
 		{"bad timeout", "[imap]\ntimeout = \"soon\"\n", []string{"line 2", "timeout"}},
 		{"bad listen", "[http]\nlisten = \"9108\"\n", []string{"http.listen"}},
+		{"tls half", "[http]\ntls_cert = \"/c.pem\"\n", []string{"tls_cert and tls_key"}},
+		{"short session", "[http]\nsession_ttl = \"10s\"\n", []string{"http.session_ttl"}},
+		{"bad max page", "[http]\nmax_page = -1\n", []string{"http.max_page"}},
+		{"token without name", "[[http.token]]\nrole = \"read\"\n", []string{"http.token[0]", "name"}},
+		{"token role", "[[http.token]]\nname = \"x\"\nrole = \"root\"\n", []string{"http.token[0]", `"root"`}},
+		{"token short", "[[http.token]]\nname = \"x\"\ntoken = \"short\"\n", []string{"http.token[0]", "fewer than 16"}},
+		{"token twice", "[[http.token]]\nname = \"x\"\n[[http.token]]\nname = \"x\"\n", []string{"http.token[1]", "twice"}},
+		{"token and file", "[[http.token]]\nname = \"x\"\ntoken = \"0123456789abcdef\"\ntoken_file = \"/t\"\n", []string{"token or token_file"}},
+		{"token key typo", "[[http.token]]\nname = \"x\"\nsecret = \"0123456789abcdef\"\n", []string{"unknown key http.token.secret"}},
 		{"bad log format", "[log]\nformat = \"xml\"\n", []string{"log.format"}},
 		{"bad log level", "[log]\nlevel = \"loud\"\n", []string{"log.level"}},
 	}
@@ -355,6 +369,63 @@ func TestConfigDaemonErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestConfigTokens: the bearer tokens and where their secrets come from.
+func TestConfigTokens(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "tok")
+	os.WriteFile(file, []byte("from-a-file-0123456789\n"), 0o600)
+	c, err := loadConfig(writeConfig(t, `
+[[http.token]]
+name = "list-manager"
+token_file = "`+file+`"
+
+[[http.token]]
+name = "ops"
+role = "admin"
+token = "inline-secret-0123456789"
+
+[[http.token]]
+name = "env"
+role = "admin"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.HTTP.tokens(); err == nil || !strings.Contains(err.Error(), "BOUNCED_TOKEN_ENV") {
+		t.Errorf("a token without a secret: %v, want an error naming BOUNCED_TOKEN_ENV", err)
+	}
+	t.Setenv("BOUNCED_TOKEN_ENV", "from-the-environment-01")
+	t.Setenv("BOUNCED_TOKEN_OPS", "ops-from-the-environment")
+	t.Setenv(tokensEnv, "cron:read:cron-secret-0123456789, grafana:read:grafana-secret-0123456")
+	wc, err := c.HTTP.webConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []web.Token{
+		{Name: "list-manager", Role: web.Read, Secret: "from-a-file-0123456789"},
+		{Name: "ops", Role: web.Admin, Secret: "ops-from-the-environment"},
+		{Name: "env", Role: web.Admin, Secret: "from-the-environment-01"},
+		{Name: "cron", Role: web.Read, Secret: "cron-secret-0123456789"},
+		{Name: "grafana", Role: web.Read, Secret: "grafana-secret-0123456"},
+	}
+	if !slices.Equal(wc.Tokens, want) {
+		t.Errorf("tokens %+v\nwant %+v", wc.Tokens, want)
+	}
+	if wc.SessionTTL != defaultSessionTTL || wc.MaxPage != defaultMaxPage || wc.InsecureCookie {
+		t.Errorf("web config %+v, want the defaults", wc)
+	}
+	for _, bad := range []struct{ env, want string }{
+		{"cron:read", "item 1 is not NAME:ROLE:SECRET"},
+		{"cron:root:cron-secret-0123456789", `role "root"`},
+		{"cron:read:short", "fewer than 16"},
+		{"ops:read:another-secret-0123456", `token "ops" is also configured`},
+	} {
+		t.Setenv(tokensEnv, bad.env)
+		if _, err := c.HTTP.tokens(); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%s=%q: %v, want an error saying %q", tokensEnv, bad.env, err, bad.want)
+		}
 	}
 }
 

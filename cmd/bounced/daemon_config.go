@@ -100,13 +100,6 @@ type ActionsConfig struct {
 	Unparseable string `toml:"unparseable"`
 }
 
-// HTTPConfig is where `bounced run` serves /metrics, /healthz and /readyz.
-type HTTPConfig struct {
-	// Listen is the address to listen on; "" turns HTTP off. Default
-	// "127.0.0.1:9108".
-	Listen *string `toml:"listen"`
-}
-
 // LogConfig says how `bounced run` logs.
 type LogConfig struct {
 	// Format is "text" or "json". Default "text".
@@ -128,7 +121,6 @@ const (
 	defaultReconnectMax    = 2 * time.Minute
 	defaultLockRetry       = 5 * time.Second
 	defaultStopTimeout     = 30 * time.Second
-	defaultHTTPListen      = "127.0.0.1:9108"
 )
 
 func (c *Config) setDaemonDefaults() {
@@ -175,10 +167,7 @@ func (c *Config) setDaemonDefaults() {
 			*s = "none"
 		}
 	}
-	if c.HTTP.Listen == nil {
-		l := defaultHTTPListen
-		c.HTTP.Listen = &l
-	}
+	c.HTTP.setDefaults()
 	if c.Log.Format == "" {
 		c.Log.Format = "text"
 	}
@@ -252,10 +241,8 @@ func (c *Config) validateDaemon() error {
 	if _, err := c.Actions.actions(); err != nil {
 		return err
 	}
-	if l := *c.HTTP.Listen; l != "" {
-		if _, _, err := net.SplitHostPort(l); err != nil {
-			return fmt.Errorf("http.listen: %q is not host:port", l)
-		}
+	if err := c.HTTP.validate(); err != nil {
+		return err
 	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		return fmt.Errorf("log.format: %q is not text or json", c.Log.Format)
@@ -322,13 +309,19 @@ func (c *Config) accounts() ([]daemon.Mailbox, error) {
 
 // passwordEnv is the variable that overrides an account's password.
 func passwordEnv(account string) string {
-	b := []byte(strings.ToUpper(account))
+	return "BOUNCED_ACCOUNT_" + envName(account) + "_PASSWORD"
+}
+
+// envName is name upper-cased with every character but letters and
+// digits made "_", as it goes into an environment variable's name.
+func envName(name string) string {
+	b := []byte(strings.ToUpper(name))
 	for i, c := range b {
 		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
 			b[i] = '_'
 		}
 	}
-	return "BOUNCED_ACCOUNT_" + string(b) + "_PASSWORD"
+	return string(b)
 }
 
 // daemonConfig is the daemon's configuration.

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +24,7 @@ import (
 	"github.com/bounced/bounced/internal/memimap"
 	"github.com/bounced/bounced/internal/pgserver"
 	"github.com/bounced/bounced/internal/store"
+	"github.com/bounced/bounced/internal/web"
 )
 
 const demoDoc = `Show what bounced does, with nothing set up: start an IMAP server inside
@@ -34,7 +37,11 @@ The tables go to schema bounced_demo, made anew at each run, of the
 database named by --db, BOUNCED_DATABASE_URL or DATABASE_URL; else of
 database bounced_demo on the PostgreSQL at 127.0.0.1:5432; else of a
 throwaway cluster started from the local PostgreSQL binaries in .demo/
-(stopped at the end unless --keep).`
+(stopped at the end unless --keep).
+
+With --serve ADDR (e.g. 127.0.0.1:9108), it then serves the dashboard and
+the API on ADDR over what it stored, with a token made for the run and
+printed, until interrupted.`
 
 // demoLocalURL is the PostgreSQL the demo looks for when none is named (a
 // variable for the tests).
@@ -42,11 +49,12 @@ var demoLocalURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable&
 
 // runDemo is `bounced demo`.
 func runDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("demo", "[--db URL] [--notices DIR] [--keep] [--verbose]", demoDoc, stderr)
+	fs := newFlagSet("demo", "[--db URL] [--notices DIR] [--keep] [--verbose] [--serve ADDR]", demoDoc, stderr)
 	db := fs.String("db", "", "the database `URL` (the demo uses its schema bounced_demo)")
 	notices := fs.String("notices", "internal/dsn/testdata/notices", "the `DIR` of sample notices to load")
 	keep := fs.Bool("keep", false, "leave a throwaway cluster running after the demo")
 	verbose := fs.Bool("verbose", false, "log every batch")
+	serve := fs.String("serve", "", "then serve the dashboard and the API on `ADDR` until interrupted")
 	if ops, err := parseFlags(fs, args); err != nil {
 		return err
 	} else if len(ops) > 0 {
@@ -111,7 +119,33 @@ func runDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 		return err
 	}
 	took := time.Since(start)
-	return demoReport(ctx, stdout, d, st, srv, len(msgs), took, dbURL)
+	if err := demoReport(ctx, stdout, d, st, srv, len(msgs), took, dbURL); err != nil || *serve == "" {
+		return err
+	}
+	return demoServe(ctx, stdout, st, *serve, log)
+}
+
+// demoServe serves the dashboard and the API over st on addr, with a
+// token made for the run, until ctx ends.
+func demoServe(ctx context.Context, stdout io.Writer, st *store.Store, addr string, log *slog.Logger) error {
+	secret := make([]byte, 18)
+	rand.Read(secret) // never fails (crypto/rand)
+	tok := web.Token{Name: "demo", Role: web.Admin, Secret: base64.RawURLEncoding.EncodeToString(secret)}
+	h, err := httpHandler(st, web.Config{Tokens: []web.Token{tok}}, false, nil, log)
+	if err != nil {
+		return err
+	}
+	var hc HTTPConfig
+	stop, err := serveHTTP(addr, hc, h, log)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	fmt.Fprintf(stdout, "\nthe dashboard: http://%s/ (log in with the token %s)\n", addr, tok.Secret)
+	fmt.Fprintf(stdout, "the API:       curl -H 'Authorization: Bearer %s' http://%s/api/v1/stats\n", tok.Secret, addr)
+	fmt.Fprintln(stdout, "serving until interrupted (Ctrl-C)")
+	<-ctx.Done()
+	return nil
 }
 
 // readNotices reads every file of dir.

@@ -127,8 +127,14 @@ name = "other"
 address = "imap.example.net:143"
 security = "starttls"
 username = "b"
+
+[[http.token]]
+name = "ops"
+role = "admin"
+token = "tok-Zm31-0123456789"
 `)
 	t.Setenv("BOUNCED_ACCOUNT_OTHER_PASSWORD", "")
+	t.Setenv(tokensEnv, "cron:read:cron-secret-0123456789")
 	out, errOut, code := runCmd(t, "", "check-config", "--config", path)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
@@ -138,14 +144,17 @@ username = "b"
 		"mailbox main/Junk",
 		"mailbox other/INBOX at imap.example.net:143 (starttls, login login as b, NO password (set BOUNCED_ACCOUNT_OTHER_PASSWORD or password_file))",
 		"actions: bounce seen, other none, not_bounce none, unparseable none",
+		"http: http://127.0.0.1:9108, tokens: ops (admin), cron (read)",
 		"2 account(s), 3 mailbox(es)",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("check-config output lacks %q:\n%s", want, out)
 		}
 	}
-	if strings.Contains(out, "pw-Kx93q") {
-		t.Errorf("check-config shows a password:\n%s", out)
+	for _, secret := range []string{"pw-Kx93q", "tok-Zm31", "cron-secret"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("check-config shows a secret (%s):\n%s", secret, out)
+		}
 	}
 
 	bad := writeConfig(t, "[[account]]\nname = \"a\"\naddress = \"h:1\"\nusername = \"u\"\nsecurity = \"plain\"\n")

@@ -11,6 +11,7 @@
 //	bounced stats [--since T] [--until T] [--by cause|domain|day] [--format text|json]
 //	bounced unsuppress --reason TEXT [--by WHO] ADDRESS
 //	bounced run [--config FILE] [--db URL] [--drain]
+//	bounced serve [--config FILE] [--db URL] [--listen ADDR]
 //	bounced check-config --config FILE
 //	bounced demo [--db URL] [--notices DIR] [--keep] [--verbose]
 //	bounced cleanup [--raw-older-than D] [--rows-older-than D] [--dry-run]
@@ -107,6 +108,7 @@ func commands() []command {
 		{"stats", "[--since T] [--until T] [--by cause|domain|day] [--format text|json]", "count what bounced, and why", runStats},
 		{"unsuppress", "--reason TEXT [--by WHO] ADDRESS", "release a suppressed address, kept for audit", runUnsuppress},
 		{"run", "[--config FILE] [--db URL] [--drain]", "read the mailboxes as a service: fetch, analyse, store, then move or flag", runRun},
+		{"serve", "[--config FILE] [--db URL] [--listen ADDR]", "serve the API and the dashboard over the database, without reading mail", runServe},
 		{"check-config", "--config FILE", "check a configuration file and the secrets it names", runCheckConfig},
 		{"demo", "[--db URL] [--notices DIR] [--keep] [--verbose]", "run the service on sample notices in a built-in IMAP server, then show what it found", runDemo},
 		{"cleanup", "[--raw-older-than D] [--rows-older-than D] [--dry-run]", "delete old raw messages and rows in short batches", runCleanup},

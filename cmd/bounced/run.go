@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -10,12 +11,14 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/bounced/bounced/internal/daemon"
 	"github.com/bounced/bounced/internal/fetch"
 	"github.com/bounced/bounced/internal/store"
+	"github.com/bounced/bounced/internal/web"
 )
 
 const runDoc = `Run the service: read every configured mailbox ([[account]] in the
@@ -32,7 +35,9 @@ imap.reconnect_max).
 
 On SIGTERM or SIGINT the batch in flight is finished and its actions done
 (within imap.stop_timeout), then the exit status is 0; a second signal
-exits at once. Metrics, /healthz and /readyz are served on http.listen.
+exits at once. The API (/api/v1), the dashboard (/), /metrics, /healthz
+and /readyz are served on http.listen to the holders of a token
+([[http.token]]); /healthz needs none.
 
 With --drain, every mailbox is read to its end once and the command exits.`
 
@@ -71,13 +76,17 @@ func runRun(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	if err != nil {
 		return &configError{*df.config, err}
 	}
+	wc, err := cfg.HTTP.webConfig()
+	if err != nil {
+		return &configError{*df.config, err}
+	}
 	// HTTP comes up first, so that /healthz answers while the database is
 	// awaited; the daemon's handler takes over once it exists.
 	var handler atomic.Pointer[http.Handler]
 	var starting http.Handler = startingHandler()
 	handler.Store(&starting)
 	if l := *cfg.HTTP.Listen; l != "" {
-		stop, err := serveHTTP(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		stop, err := serveHTTP(l, cfg.HTTP, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			(*handler.Load()).ServeHTTP(w, r)
 		}), log)
 		if err != nil {
@@ -85,7 +94,7 @@ func runRun(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 		}
 		defer stop()
 	}
-	st, err := openStoreRetrying(ctx, cfg, *df.db, log)
+	st, err := openStoreRetrying(ctx, cfg, *df.db, log, openMigrated)
 	if err != nil {
 		return err
 	}
@@ -94,7 +103,10 @@ func runRun(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	}
 	defer st.Close()
 	d := daemon.New(dc, st, cfg.parser(), cl, log)
-	h := d.Handler()
+	h, err := httpHandler(st, wc, cfg.HTTP.MetricsPublic, d.Handler(), log)
+	if err != nil {
+		return &configError{*df.config, err}
+	}
 	handler.Store(&h)
 	log.Info("bounced started", "mailboxes", len(dc.Mailboxes), "drain", dc.Drain)
 	err = d.Run(ctx)
@@ -128,9 +140,10 @@ func newLogger(c LogConfig, w io.Writer) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(w, opt)), nil
 }
 
-// openStoreRetrying opens and migrates the store, trying again while the
+// openStoreRetrying opens the store with open, trying again while the
 // database is down. It returns nil and no error when ctx ends first.
-func openStoreRetrying(ctx context.Context, cfg *Config, url string, log *slog.Logger) (*store.Store, error) {
+func openStoreRetrying(ctx context.Context, cfg *Config, url string, log *slog.Logger,
+	open func(context.Context, string, store.Options, *slog.Logger) (*store.Store, error)) (*store.Store, error) {
 	if url == "" {
 		var err error
 		if url, err = cfg.databaseURL(); err != nil {
@@ -143,7 +156,7 @@ func openStoreRetrying(ctx context.Context, cfg *Config, url string, log *slog.L
 	}
 	b := fetch.Backoff{Min: time.Duration(cfg.IMAP.ReconnectMin), Max: time.Duration(cfg.IMAP.ReconnectMax)}
 	for {
-		st, err := openMigrated(ctx, url, opt, log)
+		st, err := open(ctx, url, opt, log)
 		if err == nil {
 			return st, nil
 		}
@@ -189,19 +202,87 @@ func openMigrated(ctx context.Context, url string, opt store.Options, log *slog.
 	return st, nil
 }
 
-// serveHTTP serves h on addr until the returned stop is called.
-func serveHTTP(addr string, h http.Handler, log *slog.Logger) (stop func(), err error) {
+// httpHandler serves the API and the dashboard over st, with the daemon's
+// /metrics and /readyz (of handler extra, nil for none) behind a token
+// unless public.
+func httpHandler(st *store.Store, wc web.Config, public bool, extra http.Handler, log *slog.Logger) (http.Handler, error) {
+	ws, err := web.New(st, wc, log)
+	if err != nil {
+		return nil, err
+	}
+	if len(wc.Tokens) == 0 {
+		log.Warn("no HTTP token is configured: the API and the dashboard refuse every request ([[http.token]] or " + tokensEnv + ")")
+	}
+	if extra == nil {
+		extra = readyHandler(st)
+	}
+	if !public {
+		ws.Handle("GET /metrics", web.Read, extra)
+		ws.Handle("GET /readyz", web.Read, extra)
+		return ws.Handler(), nil
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", ws.Handler())
+	mux.Handle("GET /metrics", extra)
+	mux.Handle("GET /readyz", extra)
+	return mux, nil
+}
+
+// readyHandler answers /readyz of `bounced serve`: 200 when the database
+// answers, else 503. (It has no metrics: /metrics answers 404.)
+func readyHandler(st *store.Store) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		if err := st.Ping(ctx); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	return mux
+}
+
+// openChecked opens the store and checks that its schema is this
+// program's, for `bounced serve`, which applies no migration.
+func openChecked(ctx context.Context, url string, opt store.Options, _ *slog.Logger) (*store.Store, error) {
+	st, err := store.Open(ctx, url, opt)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.CheckSchema(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// serveHTTP serves h on addr (with TLS when c names a certificate) until
+// the returned stop is called.
+func serveHTTP(addr string, c HTTPConfig, h http.Handler, log *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("http.listen: %w", err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	scheme := "http"
+	if c.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+		if err != nil {
+			ln.Close()
+			return nil, &configError{"", fmt.Errorf("http.tls_cert, http.tls_key: %w", err)}
+		}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		ln, scheme = tls.NewListener(ln, srv.TLSConfig), "https"
+	}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server stopped", "err", err)
 		}
 	}()
-	log.Info("serving metrics and health checks", "addr", ln.Addr().String())
+	log.Info("serving the API, the dashboard, metrics and health checks", "url", scheme+"://"+ln.Addr().String()+"/")
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -259,6 +340,27 @@ func runCheckConfig(_ context.Context, args []string, _ io.Reader, stdout, stder
 	}
 	fmt.Fprintf(stdout, "actions: bounce %s, other %s, not_bounce %s, unparseable %s\n",
 		cfg.Actions.Bounce, cfg.Actions.Other, cfg.Actions.NotBounce, cfg.Actions.Unparseable)
+	toks, err := cfg.HTTP.tokens()
+	if err != nil {
+		return &configError{*path, err}
+	}
+	listen := *cfg.HTTP.Listen
+	switch {
+	case listen == "":
+		listen = "off"
+	case cfg.HTTP.TLSCert != "":
+		listen = "https://" + listen
+	default:
+		listen = "http://" + listen
+	}
+	var names []string
+	for _, t := range toks {
+		names = append(names, t.Name+" ("+string(t.Role)+")")
+	}
+	if len(names) == 0 {
+		names = []string{"none: only /healthz answers"}
+	}
+	fmt.Fprintf(stdout, "http: %s, tokens: %s\n", listen, strings.Join(names, ", "))
 	fmt.Fprintf(stdout, "config %s is valid: %d account(s), %d mailbox(es)\n", *path, len(cfg.Accounts), len(mbs))
 	return nil
 }

@@ -103,9 +103,17 @@ level = "info"
 
 [http]
 listen = %q
-`, user, dc.Addr, user, dc.Password, imapKeys, listen))
+
+[[http.token]]
+name = "ops"
+role = "admin"
+token = %q
+`, user, dc.Addr, user, dc.Password, imapKeys, listen, serviceToken))
 	return s
 }
+
+// serviceToken is the bearer token of the services the tests start.
+const serviceToken = "service-test-token-0123"
 
 // start starts bounced run with args; its output goes to out.
 func (s *service) start(out io.Writer, args ...string) *exec.Cmd {
@@ -295,7 +303,19 @@ func freeAddr(t *testing.T) string {
 }
 
 func get(url string) (int, string) {
-	resp, err := http.Get(url)
+	return getWith(url, serviceToken)
+}
+
+// getWith is get with a bearer token ("" for none).
+func getWith(url, token string) (int, string) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err.Error()
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, err.Error()
 	}
@@ -358,6 +378,30 @@ func TestServiceSignalsAndHTTP(t *testing.T) {
 		!strings.Contains(body, `bounced_mailbox_active{account="signals",mailbox="INBOX"} 1`) ||
 		!strings.Contains(body, "bounced_batch_duration_seconds_count") {
 		t.Errorf("/metrics: %d\n%s", code, body)
+	}
+	// Only /healthz is open; the rest needs the token.
+	for _, path := range []string{"/metrics", "/readyz", "/api/v1/stats"} {
+		if code, body := getWith("http://"+addr+path, ""); code != http.StatusUnauthorized {
+			t.Errorf("%s without a token: %d %.200s, want 401", path, code, body)
+		}
+	}
+	if code, body := getWith("http://"+addr+"/", ""); code != 200 || !strings.Contains(body, "Log in") {
+		t.Errorf("the dashboard without a token: %d %.200s, want the login page", code, body)
+	}
+	if code, _ := getWith("http://"+addr+"/metrics", "wrong-token-0123456789"); code != http.StatusUnauthorized {
+		t.Errorf("/metrics with a wrong token: %d, want 401", code)
+	}
+	// The API and the dashboard over what the service stored: the mailbox
+	// status it reports every few seconds, and the bounces.
+	waitUntil(t, 15*time.Second, "the mailbox status", func() bool {
+		_, body := get("http://" + addr + "/api/v1/mailboxes")
+		return strings.Contains(body, `"processed":40`) && strings.Contains(body, `"active":true`)
+	})
+	if code, body := get("http://" + addr + "/api/v1/bounces?since=3650d&limit=5"); code != 200 || strings.Count(body, `"recipient":`) != 5 {
+		t.Errorf("/api/v1/bounces: %d %.300s", code, body)
+	}
+	if code, body := get("http://" + addr + "/"); code != 200 || !strings.Contains(body, "<svg") {
+		t.Errorf("the dashboard: %d %.300s", code, body)
 	}
 	start := time.Now()
 	cmd.Process.Signal(syscall.SIGTERM)

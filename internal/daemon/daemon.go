@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -72,6 +74,12 @@ type Config struct {
 	Drain bool
 	// Workers is the number of goroutines that parse; 0 means GOMAXPROCS.
 	Workers int
+	// StatusEvery is how often the state of the mailboxes this instance
+	// works is written to the store (table mailbox_status), for the
+	// dashboard and the API of every instance. Default 5s.
+	StatusEvery time.Duration
+	// Instance names this instance in mailbox_status. Default host:pid.
+	Instance string
 }
 
 // Daemon works the mailboxes of its Config.
@@ -85,6 +93,8 @@ type Daemon struct {
 
 	mu     sync.Mutex
 	states map[string]*MailboxState
+
+	reportedAt time.Time // the last time report wrote the states
 }
 
 // MailboxState is what /readyz and States tell of one mailbox.
@@ -92,6 +102,9 @@ type MailboxState struct {
 	Account, Mailbox string
 	Active           bool      // this instance holds the lock
 	Err              string    // the last error, "" after a success
+	ErrAt            time.Time // when the last error happened
+	LastPoll         time.Time // the last time it was listed for new mail
+	Lag              int       // messages waiting at the last poll
 	LastSuccess      time.Time // the last time it was read to its end
 	Processed        int       // messages stored by this instance
 }
@@ -122,6 +135,13 @@ func New(cfg Config, st *store.Store, p *dsn.Parser, cl *classify.Classifier, lo
 	if cfg.StopTimeout <= 0 {
 		cfg.StopTimeout = 30 * time.Second
 	}
+	if cfg.StatusEvery <= 0 {
+		cfg.StatusEvery = 5 * time.Second
+	}
+	if cfg.Instance == "" {
+		host, _ := os.Hostname()
+		cfg.Instance = fmt.Sprintf("%s:%d", host, os.Getpid())
+	}
 	d := &Daemon{cfg: cfg, store: st, parser: p, classifier: cl, log: log, metrics: newMetrics(),
 		states: make(map[string]*MailboxState)}
 	for _, mb := range cfg.Mailboxes {
@@ -146,8 +166,60 @@ func (d *Daemon) Run(ctx context.Context) error {
 			backoff: fetch.Backoff{Min: d.cfg.ReconnectMin, Max: d.cfg.ReconnectMax}}
 		wg.Go(func() { errs[i] = w.run(ctx) })
 	}
+	done := make(chan struct{})
+	reported := make(chan struct{})
+	go func() {
+		defer close(reported)
+		d.report(done)
+	}()
 	wg.Wait()
+	close(done)
+	<-reported
 	return errors.Join(errs...)
+}
+
+// report writes the state of the mailboxes this instance works to the
+// store every StatusEvery, and once more when done closes. A mailbox is
+// reported while this instance holds its lock or has an error about it,
+// so that a standby instance does not overwrite the active one's row.
+func (d *Daemon) report(done <-chan struct{}) {
+	t := time.NewTicker(d.cfg.StatusEvery)
+	defer t.Stop()
+	var last []store.MailboxStatus
+	for {
+		stopping := false
+		select {
+		case <-done:
+			stopping = true
+		case <-t.C:
+		}
+		var sts []store.MailboxStatus
+		for _, s := range d.States() {
+			if !s.Active && s.Err == "" && !stopping {
+				continue
+			}
+			if stopping && !s.Active && s.LastPoll.IsZero() {
+				continue // never worked it: leave the row to the one that did
+			}
+			sts = append(sts, store.MailboxStatus{Account: s.Account, Mailbox: s.Mailbox, Instance: d.cfg.Instance,
+				Active: s.Active && !stopping, LastPoll: s.LastPoll, LastSuccess: s.LastSuccess, Lag: int64(s.Lag),
+				Error: s.Err, ErrorAt: s.ErrAt, Processed: int64(s.Processed)})
+		}
+		// Unchanged states are written again once a minute at most, so that
+		// updated_at tells the instance is alive.
+		if !slices.Equal(sts, last) || stopping || time.Since(d.reportedAt) > time.Minute {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := d.store.SaveMailboxStatus(ctx, sts); err != nil {
+				d.log.Debug("saving mailbox status", "err", err)
+			} else {
+				last, d.reportedAt = sts, time.Now()
+			}
+			cancel()
+		}
+		if stopping {
+			return
+		}
+	}
 }
 
 // Handler serves /metrics, /healthz and /readyz.

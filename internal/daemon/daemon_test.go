@@ -695,6 +695,26 @@ func TestMailboxes(t *testing.T) {
 	if states := d.States(); len(states) != 2 || states[0].Processed != 30 || states[1].Processed != 20 {
 		t.Errorf("states %+v", states)
 	}
+	// What the dashboard reads: each mailbox's last report, written as
+	// the daemon stopped, with its checkpoint.
+	sts, err := e.st.MailboxStatuses(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sts) != 2 {
+		t.Fatalf("mailbox status: %+v", sts)
+	}
+	for i, want := range []struct {
+		mailbox string
+		n       int64
+	}{{"INBOX", 30}, {"Junk", 20}} {
+		st := sts[i]
+		if st.Account != "acct" || st.Mailbox != want.mailbox || st.Processed != want.n || st.LastUID != want.n ||
+			st.Active || st.Lag != 0 || st.Error != "" || st.LastPoll.IsZero() || st.LastSuccess.Before(st.LastPoll) ||
+			!strings.Contains(st.Instance, ":") {
+			t.Errorf("mailbox status %d: %+v", i, st)
+		}
+	}
 }
 
 // TestLockLost: when the connection holding the mailbox lock dies, the

@@ -107,7 +107,7 @@ func (w *worker) setActive(on bool) {
 // fail counts and records an error of a stage; the caller logs it once.
 func (w *worker) fail(stage string, err error) {
 	w.d.metrics.errors.WithLabelValues(stage).Inc()
-	w.d.update(w.mb, func(s *MailboxState) { s.Err = stage + ": " + err.Error() })
+	w.d.update(w.mb, func(s *MailboxState) { s.Err, s.ErrAt = stage+": "+err.Error(), time.Now() })
 }
 
 // succeed records that the mailbox was read to its end.
@@ -180,6 +180,8 @@ func (w *worker) work(ctx context.Context, lock *store.MailboxLock) error {
 			return cause(ioCtx, err)
 		}
 		w.d.metrics.lag.WithLabelValues(w.mb.Account.Name, w.mb.Name).Set(float64(len(infos)))
+		polled := time.Now()
+		w.d.update(w.mb, func(s *MailboxState) { s.LastPoll, s.Lag = polled, len(infos) })
 		if len(infos) == 0 {
 			w.succeed()
 			w.backoff.Reset()
@@ -324,6 +326,7 @@ func (w *worker) drain(ctx, ioCtx context.Context, c *fetch.Client, cp *store.Ch
 		b, err := w.fetch(ioCtx, c, cp.UIDValidity, infos[:n])
 		infos = infos[n:]
 		w.d.metrics.lag.WithLabelValues(w.mb.Account.Name, w.mb.Name).Set(float64(len(infos) + n))
+		w.d.update(w.mb, func(s *MailboxState) { s.Lag = len(infos) + n })
 		if err != nil {
 			w.fail(stageFetch, err)
 			if ferr := finish(); ferr != nil {

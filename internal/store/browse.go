@@ -17,6 +17,8 @@ import (
 // Recipient is one stored recipient row: a failed, delayed or complaining
 // address of a notice, with its classification.
 type Recipient struct {
+	// ID is the row's key: its message's id times 32768 plus its
+	// position (a smallint) in the notice.
 	ID           int64     `json:"id"`
 	Message      int64     `json:"message"`
 	Position     int       `json:"position"`
@@ -51,7 +53,8 @@ type BounceFilter struct {
 	Limit  int // at most this many rows (0: 100)
 }
 
-// BounceCursor is a place in the list of recipient rows, newest first.
+// BounceCursor is a place in the list of recipient rows, newest first: a
+// row's BouncedAt and ID.
 type BounceCursor struct {
 	At time.Time
 	ID int64
@@ -96,7 +99,9 @@ func (s *Store) Bounces(ctx context.Context, f BounceFilter) ([]Recipient, error
 	}
 	if f.Before != nil {
 		args = append(args, f.Before.At, f.Before.ID)
-		where = append(where, fmt.Sprintf("(bounced_at, id) < ($%d, $%d)", len(args)-1, len(args)))
+		// The first bound lets the index on bounced_at start at the cursor.
+		where = append(where, fmt.Sprintf("bounced_at <= $%d AND (bounced_at, message * 32768 + position) < ($%d, $%d)",
+			len(args)-1, len(args)-1, len(args)))
 	}
 	limit := f.Limit
 	if limit <= 0 {
@@ -107,7 +112,7 @@ func (s *Store) Bounces(ctx context.Context, f BounceFilter) ([]Recipient, error
 	if len(where) > 0 {
 		sql += " WHERE " + strings.Join(where, " AND ")
 	}
-	sql += fmt.Sprintf(" ORDER BY bounced_at DESC, id DESC LIMIT $%d", len(args))
+	sql += fmt.Sprintf(" ORDER BY bounced_at DESC, message DESC, position DESC LIMIT $%d", len(args))
 	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, dbError(doing, err)
@@ -115,7 +120,7 @@ func (s *Store) Bounces(ctx context.Context, f BounceFilter) ([]Recipient, error
 	return scanRecipients(rows, doing)
 }
 
-const recipientColumns = `id, message, position, kind, recipient, domain, action, coalesce(status, ''),
+const recipientColumns = `message * 32768 + position, message, position, kind, recipient, domain, action, coalesce(status, ''),
 	coalesce(reply_code, 0), diagnostic, coalesce(remote_mta, ''), coalesce(reporting_mta, ''), coalesce(cause, ''),
 	coalesce(severity, ''), scope, rule, coalesce(feedback_type, ''), bounced_at`
 

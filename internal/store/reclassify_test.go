@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"github.com/bounced/bounced/internal/classify"
@@ -75,6 +76,11 @@ func TestReclassify(t *testing.T) {
 	x := suppression(t, s, addr)
 	if x == nil || x.Reason != "bad_address" || !x.SuppressedAt.Equal(day(0)) {
 		t.Errorf("after reclassifying as bad_address: %+v", x)
+	}
+	// The counts by domain follow: the row became one of recipient scope.
+	top, err := s.TopDomains(ctx, day(-1), day(1), 0)
+	if want := []Count{{Key: "one.example", Bounces: 2, Hard: 2, Recipient: 1}}; err != nil || !slices.Equal(top, want) {
+		t.Errorf("top domains after reclassifying: %+v, %v; want %+v", top, err, want)
 	}
 
 	// The same analysis again changes nothing.

@@ -429,7 +429,7 @@ func (b *bench) idle(ctx context.Context, n int) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := b.config("idle", fmt.Sprintf("[http]\nlisten = %q\n", addr))
+	cfg, err := b.config("idle", fmt.Sprintf("[http]\nlisten = %q\nmetrics_public = true\n", addr))
 	if err != nil {
 		return err
 	}
