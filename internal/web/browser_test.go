@@ -110,13 +110,8 @@ func TestBrowser(t *testing.T) {
 	t.Parallel()
 	chromium(t) // skip before making the fixture when there is no browser
 	f := newFixture(t, true)
-	// The browser's own server over the fixture's store. The session
-	// cookie's Max-Age is counted from the real clock (setSession uses
-	// time.Until) but its end from the server's, testNow, days ago: with
-	// the default 12h the browser would get a cookie already expired. The
-	// session is made to last until 12h past the real now instead.
-	srv, err := New(f.store, Config{Tokens: fixtureTokens(), Now: func() time.Time { return testNow },
-		SessionTTL: max(time.Since(testNow), 0) + 12*time.Hour}, slog.New(slog.DiscardHandler))
+	// The browser's own server over the fixture's store, logging nothing.
+	srv, err := New(f.store, Config{Tokens: fixtureTokens(), Now: func() time.Time { return testNow }}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +122,7 @@ func TestBrowser(t *testing.T) {
 		{Account: "bounces", Mailbox: "INBOX", Instance: "mx1:2291", Active: true, LastPoll: testNow.Add(-40 * time.Second),
 			LastSuccess: testNow.Add(-40 * time.Second), Lag: 12, Processed: 41},
 		{Account: "lists", Mailbox: "INBOX", Instance: "mx1:2291", Active: true, LastPoll: testNow.Add(-17 * time.Minute),
-			Error: "imap.example.org:993: authentication failed: [AUTHENTICATIONFAILED] Invalid credentials",
+			Error:   "imap.example.org:993: authentication failed: [AUTHENTICATIONFAILED] Invalid credentials",
 			ErrorAt: testNow.Add(-17 * time.Minute)},
 	})
 	if err != nil {
@@ -197,6 +192,9 @@ func TestBrowser(t *testing.T) {
 			p = filepath.Join("..", "..", p) // the test runs in internal/web
 		}
 		out = p
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		t.Fatal(err)
 	}
 	if err := os.WriteFile(out, shot, 0o644); err != nil {
 		t.Fatal(err)

@@ -55,7 +55,10 @@ func TestChartBarLayout(t *testing.T) {
 			{Cause: "bad_address", Severity: "hard", Values: []int64{1, 3, 0, 0}},
 			{Cause: "blocklisted", Severity: "hard", Values: []int64{2, 0, 0, -5}},
 		},
-		Down:   []chartSeries{{Cause: "mailbox_full", Severity: "soft", Values: []int64{0, 1, 4}}}, // one value short
+		Down: []chartSeries{
+			{Cause: "mailbox_full", Severity: "soft", Values: []int64{0, 1, 3}}, // one value short
+			{Cause: "rate_limited", Severity: "soft", Values: []int64{0, 0, 1, 0}},
+		},
 		UpName: "hard", DownName: "soft",
 	}
 	l := c.layout()
@@ -112,7 +115,7 @@ func TestChartBarLayout(t *testing.T) {
 			t.Errorf("%d %s: x %v width %v outside the plot", r.Bucket, r.Cause, r.X, r.W)
 		}
 	}
-	if want := "0:bad_address=1 0:blocklisted=2 1:bad_address=3 1:mailbox_full=1 2:mailbox_full=4"; strings.Join(got, " ") != want {
+	if want := "0:bad_address=1 0:blocklisted=2 1:bad_address=3 1:mailbox_full=1 2:mailbox_full=3 2:rate_limited=1"; strings.Join(got, " ") != want {
 		t.Errorf("rects %s, want %s", strings.Join(got, " "), want)
 	}
 	// A stack's height is its total scaled.

@@ -71,41 +71,47 @@ type staticFile struct {
 	body []byte
 }
 
-// staticFiles maps the plain name of each asset (style.css) to it.
-var staticFiles = loadStatic()
+// staticFiles maps the plain name of each asset (style.css) to it, and
+// staticServed its hashed name.
+var staticFiles, staticServed = loadStatic()
 
-func loadStatic() map[string]staticFile {
-	out := map[string]staticFile{}
+func loadStatic() (byName, byHashed map[string]*staticFile) {
+	byName, byHashed = map[string]*staticFile{}, map[string]*staticFile{}
 	entries, _ := fs.ReadDir(staticFS, "static") // embedded: cannot fail
 	for _, e := range entries {
 		body, _ := fs.ReadFile(staticFS, "static/"+e.Name())
 		sum := sha256.Sum256(body)
 		ext := path.Ext(e.Name())
-		out[e.Name()] = staticFile{
+		f := &staticFile{
 			name: strings.TrimSuffix(e.Name(), ext) + "." + hex.EncodeToString(sum[:5]) + ext,
 			typ:  mime.TypeByExtension(ext),
 			body: body,
 		}
+		byName[e.Name()], byHashed[f.name] = f, f
 	}
-	return out
+	return byName, byHashed
 }
 
 // staticURL is the URL of the asset of plain name (style.css).
-func staticURL(name string) string { return "/static/" + staticFiles[name].name }
-
-// serveStatic serves an asset by its hashed name, cached for a year.
-func serveStatic(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	for _, f := range staticFiles {
-		if f.name == name {
-			w.Header().Set("Content-Type", f.typ)
-			w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
-			w.Header().Set("X-Content-Type-Options", "nosniff")
-			http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(f.body))
-			return
-		}
+func staticURL(name string) string {
+	if f := staticFiles[name]; f != nil {
+		return "/static/" + f.name
 	}
-	http.NotFound(w, r)
+	return "/static/" + name // not embedded: a 404 the page's test sees
+}
+
+// serveStatic serves an asset by its hashed name, cached for a year: a
+// new version has a new name.
+func serveStatic(w http.ResponseWriter, r *http.Request) {
+	f := staticServed[r.PathValue("name")]
+	if f == nil {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", f.typ)
+	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(f.body))
 }
 
 // pageTemplates holds each page's template, parsed with the layout.

@@ -281,8 +281,8 @@ func TestLogin(t *testing.T) {
 		if !ck.HttpOnly || !ck.Secure || ck.SameSite != http.SameSiteStrictMode || ck.Path != "/" {
 			t.Errorf("cookie %+v: want HttpOnly, Secure, SameSite=Strict, Path=/", ck)
 		}
-		if want := testNow.Add(12 * time.Hour); !ck.Expires.Equal(want) {
-			t.Errorf("cookie expires %v, want %v (12h by the server's clock)", ck.Expires, want)
+		if want := testNow.Add(12 * time.Hour); !ck.Expires.Equal(want) || ck.MaxAge != 12*3600 {
+			t.Errorf("cookie expires %v, max-age %d; want %v and 12h (by the server's clock)", ck.Expires, ck.MaxAge, want)
 		}
 		c := &pageClient{t: t, f: f, cookie: ck}
 		doc := c.page("/bounces")
@@ -303,14 +303,17 @@ func TestLogin(t *testing.T) {
 	t.Run("origin", func(t *testing.T) {
 		form := url.Values{"token": {readSecret}}
 		for _, tc := range []struct {
-			origin string
-			want   int
+			origin, forwarded string
+			want              int
 		}{
-			{"https://evil.example", http.StatusForbidden},
-			{"null", http.StatusForbidden},
-			{f.http.URL, http.StatusSeeOther},
+			{"https://evil.example", "", http.StatusForbidden},
+			{"null", "", http.StatusForbidden},
+			{"javascript:alert(1)", "", http.StatusForbidden},
+			{"https://evil.example", "bounced.example.org", http.StatusForbidden},
+			{f.http.URL, "", http.StatusSeeOther},
+			{"https://bounced.example.org", "bounced.example.org, 10.0.0.1", http.StatusSeeOther},
 		} {
-			resp, _ := anon.send(http.MethodPost, "/login", form, "Origin", tc.origin)
+			resp, _ := anon.send(http.MethodPost, "/login", form, "Origin", tc.origin, "X-Forwarded-Host", tc.forwarded)
 			if resp.StatusCode != tc.want {
 				t.Errorf("Origin %s: %s, want %d", tc.origin, resp.Status, tc.want)
 			}

@@ -23,8 +23,6 @@ type addressPage struct {
 	// More tells whether the address has more bounces than listed.
 	More  bool
 	Limit int
-	// Reason is the release reason typed, kept when the form comes back.
-	Reason string
 }
 
 // pageAddress searches an address (parameter q) and shows its history:
@@ -35,13 +33,13 @@ func (s *Server) pageAddress(w http.ResponseWriter, r *http.Request, p *principa
 	if q.Get("released") != "" {
 		l.Flash = "The address was released: only bounces from now on count against it again."
 	}
-	s.addressPage(w, r, p, l, http.StatusOK, q.Get("q"), "")
+	s.addressPage(w, r, p, l, http.StatusOK, q.Get("q"))
 }
 
 // addressPage answers with the page of address, with status.
-func (s *Server) addressPage(w http.ResponseWriter, r *http.Request, p *principal, l layout, status int, address, reason string) {
+func (s *Server) addressPage(w http.ResponseWriter, r *http.Request, p *principal, l layout, status int, address string) {
 	address = strings.TrimSpace(address)
-	data := addressPage{layout: l, Query: address, Limit: addressEvents, Reason: reason}
+	data := addressPage{layout: l, Query: address, Limit: addressEvents}
 	if address == "" {
 		s.render(w, r, status, "address", data)
 		return
@@ -86,17 +84,17 @@ func (s *Server) postRelease(w http.ResponseWriter, r *http.Request, p *principa
 		return
 	case reason == "":
 		l.Error = "A reason is required to release an address: say why it may be mailed again."
-		s.addressPage(w, r, p, l, http.StatusBadRequest, address, "")
+		s.addressPage(w, r, p, l, http.StatusBadRequest, address)
 		return
 	case len(reason) > releaseReasonMax:
 		l.Error = "The reason is too long: say it in fewer words."
-		s.addressPage(w, r, p, l, http.StatusBadRequest, address, "")
+		s.addressPage(w, r, p, l, http.StatusBadRequest, address)
 		return
 	}
 	rel, err := s.store.Unsuppress(r.Context(), address, reason, "web:"+p.Name)
 	if errors.Is(err, store.ErrNotFound) {
 		l.Error = "The address is not suppressed: there is nothing to release."
-		s.addressPage(w, r, p, l, http.StatusConflict, address, "")
+		s.addressPage(w, r, p, l, http.StatusConflict, address)
 		return
 	}
 	if err != nil {

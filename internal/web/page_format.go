@@ -179,25 +179,25 @@ func pageCauseFor(kind, cause string) string {
 	return cause
 }
 
-// field is a name and a value to show.
-type field struct{ Name, Value string }
+// pageField is a name and a value to show.
+type pageField struct{ Name, Value string }
 
 // originalFields lists what a notice says of the original message (from
 // the stored JSON object): the known fields first, then the correlation
 // headers in order of name.
-func originalFields(orig map[string]any) []field {
-	var out []field
+func originalFields(orig map[string]any) []pageField {
+	var out []pageField
 	for _, k := range []struct{ key, name string }{
 		{"from", "From"}, {"to", "To"}, {"subject", "Subject"}, {"date", "Date"}, {"list_id", "List-Id"},
 	} {
 		if v, ok := orig[k.key].(string); ok && v != "" {
-			out = append(out, field{k.name, v})
+			out = append(out, pageField{k.name, v})
 		}
 	}
 	if h, ok := orig["headers"].(map[string]any); ok {
-		var hs []field
+		var hs []pageField
 		for k, v := range h {
-			hs = append(hs, field{k, fmt.Sprint(v)})
+			hs = append(hs, pageField{k, fmt.Sprint(v)})
 		}
 		sort.Slice(hs, func(i, j int) bool { return hs[i].Name < hs[j].Name })
 		out = append(out, hs...)

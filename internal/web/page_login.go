@@ -33,7 +33,8 @@ func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) {
 	// A login form posted by another site would log the browser in as
 	// the attacker (login CSRF): a browser says where a POST comes from.
 	if !sameOrigin(r) {
-		http.Error(w, "a login from another site is refused", http.StatusForbidden)
+		http.Error(w, "a login posted from another site is refused (behind a proxy, pass on the Host header or set X-Forwarded-Host)",
+			http.StatusForbidden)
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, pageFormMax)
@@ -54,14 +55,20 @@ func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) {
 }
 
 // sameOrigin tells whether the request's Origin header, when it has one,
-// names the host the request was sent to.
+// names the host the request was sent to: its Host, or the
+// X-Forwarded-Host a proxy in front set (a form of another site cannot
+// set that header).
 func sameOrigin(r *http.Request) bool {
 	o := r.Header.Get("Origin")
 	if o == "" {
 		return true
 	}
 	u, err := url.Parse(o)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && strings.EqualFold(u.Host, r.Host)
+	if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return false
+	}
+	fwd, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Host"), ",")
+	return strings.EqualFold(u.Host, r.Host) || strings.EqualFold(u.Host, strings.TrimSpace(fwd))
 }
 
 // postLogout ends the session.

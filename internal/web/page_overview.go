@@ -26,19 +26,17 @@ const (
 // overviewPage is the data of the overview.
 type overviewPage struct {
 	layout
-	Since, Until       time.Time // the days of the charts and totals
-	TopSince           time.Time // the first day of the top domains
-	Daily              template.HTML
-	DailyLegend        []legendItem
-	Domains            template.HTML
-	Sender             template.HTML
-	SenderLegend       []legendItem
-	Totals             overviewTotals
-	Suppressed         []reasonCount
-	SuppressedTotal    int64
-	Mailboxes          []mailboxRow
-	Recent             []store.Recipient
-	BouncesSinceParams string // the query string of /bounces for the period
+	Since, Until    time.Time // the days of the charts and totals
+	Daily           template.HTML
+	DailyLegend     []legendItem
+	Domains         template.HTML
+	Sender          template.HTML
+	SenderLegend    []legendItem
+	Totals          overviewTotals
+	Suppressed      []reasonCount
+	SuppressedTotal int64
+	Mailboxes       []mailboxRow
+	Recent          []store.Recipient
 }
 
 // legendItem is a cause in a chart's legend, with its total.
@@ -93,14 +91,13 @@ func (s *Server) pageOverview(w http.ResponseWriter, r *http.Request, p *princip
 		s.pageError(w, r, p, err)
 		return
 	}
-	o := overviewPage{layout: s.newLayout(p, "Overview", "overview"), Since: since, Until: today, TopSince: topSince,
+	o := overviewPage{layout: s.newLayout(p, "Overview", "overview"), Since: since, Until: today,
 		Recent: recent, Mailboxes: mailboxRows(mailboxes, now)}
 	o.Daily, o.DailyLegend = dailyChart(days, since, overviewDays)
 	o.Sender, o.SenderLegend = senderChart(days, since, today)
 	o.Domains = domainChart(top, topSince)
-	o.Totals = totals(days)
+	o.Totals = periodTotals(days)
 	o.Suppressed, o.SuppressedTotal = reasonCounts(counts)
-	o.BouncesSinceParams = url.Values{"since": {since.Format(time.DateOnly)}}.Encode()
 	s.render(w, r, http.StatusOK, "overview", o)
 }
 
@@ -240,7 +237,6 @@ func senderChart(days []store.DayCount, since, until time.Time) (template.HTML, 
 	}
 	values := map[string][]int64{}
 	totals := map[string]int64{}
-	var legend []legendItem
 	for _, c := range classify.Causes() {
 		if c.Scope() == classify.ScopeSender {
 			totals[string(c)] = 0
@@ -261,11 +257,10 @@ func senderChart(days []store.DayCount, since, until time.Time) (template.HTML, 
 		values[d.Cause][i] += d.N
 		totals[d.Cause] += d.N
 	}
-	legend = legendOf(totals)
 	c := barChart{ID: "sender", Label: "Sender-scope bounces per week over the last 90 days, by cause",
 		Buckets: buckets, Week: true, Up: seriesOf(values, ""), Width: 520, Height: 220,
 		Empty: "no sender-scope bounces in this period"}
-	return c.svg(), legend
+	return c.svg(), legendOf(totals)
 }
 
 // domainChart ranks the domains with most recipient-scope bounces since
@@ -281,8 +276,8 @@ func domainChart(top []store.Count, since time.Time) template.HTML {
 		Empty: "no recipient-scope bounces in this period"}.svg()
 }
 
-// totals adds up the daily counts.
-func totals(days []store.DayCount) overviewTotals {
+// periodTotals adds up the daily counts.
+func periodTotals(days []store.DayCount) overviewTotals {
 	var t overviewTotals
 	for _, d := range days {
 		switch d.Kind {

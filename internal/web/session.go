@@ -113,7 +113,7 @@ func checkCSRF(r *http.Request, p *principal) bool {
 // setSession sets the session cookie.
 func (s *Server) setSession(w http.ResponseWriter, value string, ss *session) {
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: value, Path: "/", Expires: ss.expires,
-		MaxAge: int(time.Until(ss.expires).Seconds()), HttpOnly: true, Secure: !s.cfg.InsecureCookie,
+		MaxAge: int(ss.expires.Sub(s.cfg.Now()).Seconds()), HttpOnly: true, Secure: !s.cfg.InsecureCookie,
 		SameSite: http.SameSiteStrictMode})
 }
 
