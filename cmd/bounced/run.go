@@ -103,11 +103,13 @@ func runRun(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	}
 	defer st.Close()
 	d := daemon.New(dc, st, cfg.parser(), cl, log)
-	h, err := httpHandler(st, wc, cfg.HTTP.MetricsPublic, d.Handler(), log)
-	if err != nil {
-		return &configError{*df.config, err}
+	if *cfg.HTTP.Listen != "" {
+		h, err := httpHandler(st, wc, cfg.HTTP.MetricsPublic, d.Handler(), log)
+		if err != nil {
+			return &configError{*df.config, err}
+		}
+		handler.Store(&h)
 	}
-	handler.Store(&h)
 	log.Info("bounced started", "mailboxes", len(dc.Mailboxes), "drain", dc.Drain)
 	err = d.Run(ctx)
 	log.Info("bounced stopped")

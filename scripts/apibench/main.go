@@ -4,7 +4,11 @@
 // the 10-million-row data set of scripts/store-figures (database
 // bounced_bench). Nothing asserts on time; it prints.
 //
-//	go run ./scripts/apibench [--db URL] [--rate 200] [--duration 30s] [--saturate 10s]
+//	go run ./scripts/apibench [--db URL] [--rate 200] [--warmup 5s] [--duration 30s] [--saturate 10s]
+//
+// The steady load first runs for --warmup, reported apart: the server's
+// first requests open its connections to PostgreSQL (a process each, tens
+// of milliseconds here) and the client's to the server.
 //
 // The load generator is open-loop: requests leave at a fixed rate whatever
 // the answers do, and each latency counts from the time its request was
@@ -48,6 +52,7 @@ func run() error {
 	db := flag.String("db", envOr("BOUNCED_BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bounced_bench?sslmode=disable"), "the data set's database `URL`")
 	rate := flag.Int("rate", 200, "requests per second of the steady load")
 	dur := flag.Duration("duration", 30*time.Second, "how long the steady load lasts")
+	warm := flag.Duration("warmup", 5*time.Second, "how long the load runs before it is measured")
 	sat := flag.Duration("saturate", 10*time.Second, "how long each saturation step lasts")
 	conc := flag.String("concurrency", "4,16,64", "the clients of the saturation steps")
 	pages := flag.Int("pages", 50, "dashboard first pages to time")
@@ -131,6 +136,8 @@ func run() error {
 		}},
 	}
 
+	fmt.Printf("\n== warm-up: %d requests/s for %s, as below (the server's first connections to PostgreSQL, the client's to the server)\n", *rate, *warm)
+	steady(c, base, reqs, *rate, *warm)
 	fmt.Printf("\n== steady load: %d requests/s for %s, half address lookups, half suppression pages (open loop)\n", *rate, *dur)
 	steady(c, base, reqs, *rate, *dur)
 
@@ -177,6 +184,7 @@ func steady(c *http.Client, base string, reqs []request, rate int, d time.Durati
 	n := int(d.Seconds() * float64(rate))
 	interval := time.Second / time.Duration(rate)
 	lat := make([][]time.Duration, len(reqs))
+	worst := make([]time.Duration, int(d.Seconds())+1) // the slowest answer of each second
 	var mu sync.Mutex
 	var failed atomic.Int64
 	var wg sync.WaitGroup
@@ -196,10 +204,17 @@ func steady(c *http.Client, base string, reqs []request, rate int, d time.Durati
 			}
 			mu.Lock()
 			lat[k] = append(lat[k], took)
+			sec := int(due.Sub(start).Seconds())
+			worst[sec] = max(worst[sec], took)
 			mu.Unlock()
 		})
 	}
 	wg.Wait()
+	var w []string
+	for _, x := range worst {
+		w = append(w, fmt.Sprintf("%.0f", ms(x)))
+	}
+	fmt.Printf("slowest answer of each second (ms): %s\n", strings.Join(w, " "))
 	elapsed := time.Since(start)
 	fmt.Printf("sent %d in %.1f s (%.0f/s), %d failed\n", n, elapsed.Seconds(), float64(n)/elapsed.Seconds(), failed.Load())
 	for k, q := range reqs {
