@@ -48,3 +48,8 @@ CREATE TABLE mailbox_status (
     updated_at   timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (account, mailbox)
 );
+
+-- The recipient rows of a domain, newest first: the API's and the
+-- dashboard's bounce lists filter by domain (0002 dropped this index when
+-- only periods were asked for).
+CREATE INDEX bounce_domain ON bounce (domain, bounced_at);

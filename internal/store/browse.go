@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/bounced/bounced/internal/classify"
 )
 
 // Recipient is one stored recipient row: a failed, delayed or complaining
@@ -61,7 +63,112 @@ type BounceCursor struct {
 }
 
 // Bounces lists the recipient rows the filter selects, newest first.
+//
+// Only the time and the domain have an index. A filter by kind, cause,
+// severity or scope alone reads the rows of its period in order of time
+// and keeps those that match: to stop that walk where the page's rows
+// end, the daily counts (bounce_day, which never count fewer rows than
+// there are) give the newest day by which a page's worth of matching rows
+// was counted, and the rows are read from that day only.
 func (s *Store) Bounces(ctx context.Context, f BounceFilter) ([]Recipient, error) {
+	if f.Limit <= 0 {
+		f.Limit = 100
+	}
+	if f.Domain != "" || f.Cause == "" && f.Kind == "" && f.Severity == "" && f.Scope == "" {
+		return s.bounces(ctx, f, time.Time{})
+	}
+	enough, first, err := s.bounceWindow(ctx, f)
+	switch {
+	case err != nil:
+		return nil, err
+	case first.IsZero():
+		return []Recipient{}, nil // none counted: none stored
+	}
+	out, err := s.bounces(ctx, f, enough)
+	if err != nil || len(out) == f.Limit || enough.Equal(first) {
+		return out, err
+	}
+	// Fewer rows than counted (retention deleted some): read on to the
+	// first day counted.
+	return s.bounces(ctx, f, first)
+}
+
+// bounceWindow reads the daily counts of the rows f selects, between its
+// bounds, newest day first: enough is the newest day by which f.Limit
+// rows were counted (the first day counted when there are fewer), first
+// the first day counted (zero when there is none).
+func (s *Store) bounceWindow(ctx context.Context, f BounceFilter) (enough, first time.Time, err error) {
+	const doing = "counting the bounces to list"
+	var (
+		where = []string{"n > 0"}
+		args  []any
+	)
+	arg := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, strings.ReplaceAll(cond, "$?", fmt.Sprintf("$%d", len(args))))
+	}
+	day := func(t time.Time) string { return t.UTC().Format(time.DateOnly) }
+	if !f.Since.IsZero() {
+		arg("day >= $?::date", day(f.Since))
+	}
+	if hi := f.Until; f.Before != nil && (hi.IsZero() || f.Before.At.Before(hi)) {
+		arg("day <= $?::date", day(f.Before.At))
+	} else if !hi.IsZero() {
+		arg("day <= $?::date", day(hi))
+	}
+	switch f.Cause {
+	case "":
+	case "complaint":
+		where = append(where, "kind = 'complaint'")
+	default:
+		arg("cause = $?", f.Cause)
+	}
+	if f.Kind != "" {
+		arg("kind = $?", f.Kind)
+	}
+	if f.Severity != "" {
+		arg("severity = $?", f.Severity)
+	}
+	if f.Scope != "" {
+		var causes []string
+		for _, c := range classify.Causes() {
+			if string(c.Scope()) == f.Scope {
+				causes = append(causes, string(c))
+			}
+		}
+		cond := "cause = ANY($?)"
+		if f.Scope == string(classify.ScopeRecipient) {
+			cond = "(cause = ANY($?) OR kind = 'complaint')" // a complaint speaks of its recipient
+		}
+		arg(cond, causes)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT day, sum(n) FROM bounce_day WHERE `+strings.Join(where, " AND ")+
+		` GROUP BY day ORDER BY day DESC`, args...)
+	if err != nil {
+		return enough, first, dbError(doing, err)
+	}
+	defer rows.Close()
+	var total int64
+	for rows.Next() {
+		var d time.Time
+		var n int64
+		if err := rows.Scan(&d, &n); err != nil {
+			return enough, first, dbError(doing, err)
+		}
+		first = d
+		if total += n; total >= int64(f.Limit) && enough.IsZero() {
+			enough = d
+		}
+	}
+	if enough.IsZero() {
+		enough = first
+	}
+	return enough, first, dbError(doing, rows.Err())
+}
+
+// bounces runs the query of Bounces, reading rows from the day from on (a
+// zero from: no such bound).
+func (s *Store) bounces(ctx context.Context, f BounceFilter, from time.Time) ([]Recipient, error) {
 	const doing = "listing bounces"
 	var (
 		where []string
@@ -74,6 +181,9 @@ func (s *Store) Bounces(ctx context.Context, f BounceFilter) ([]Recipient, error
 	// Only the filters given go into the SQL (see Suppressions).
 	if !f.Since.IsZero() {
 		arg("bounced_at >= $?", f.Since)
+	}
+	if !from.IsZero() {
+		arg("bounced_at >= $?", from)
 	}
 	if !f.Until.IsZero() {
 		arg("bounced_at < $?", f.Until)
@@ -103,11 +213,7 @@ func (s *Store) Bounces(ctx context.Context, f BounceFilter) ([]Recipient, error
 		where = append(where, fmt.Sprintf("bounced_at <= $%d AND (bounced_at, message * 32768 + position) < ($%d, $%d)",
 			len(args)-1, len(args)-1, len(args)))
 	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = 100
-	}
-	args = append(args, limit)
+	args = append(args, f.Limit)
 	sql := `SELECT ` + recipientColumns + ` FROM bounce`
 	if len(where) > 0 {
 		sql += " WHERE " + strings.Join(where, " AND ")
