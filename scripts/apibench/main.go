@@ -88,6 +88,8 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	var rareDomain string
+	conn.QueryRow(ctx, `SELECT domain FROM bounce_domain_day GROUP BY domain ORDER BY sum(bounces), domain LIMIT 1`).Scan(&rareDomain)
 	conn.Close(ctx)
 
 	addr, err := freeAddr()
@@ -146,6 +148,29 @@ func run() error {
 		var n int
 		fmt.Sscan(s, &n)
 		saturate(c, base, reqs, n, *sat)
+	}
+
+	fmt.Println("\n== other endpoints, 20 times each, one after the other")
+	for _, path := range []string{
+		"/api/v1/bounces?limit=100",
+		"/api/v1/bounces?limit=100&domain=" + url.QueryEscape(rareDomain),
+		"/api/v1/bounces?limit=100&cause=virus",
+		"/api/v1/bounces?limit=100&scope=sender&since=30d",
+		"/api/v1/stats?by=cause&since=365d",
+		"/api/v1/stats?by=domain&since=30d",
+		"/api/v1/stats?by=day&since=90d",
+		"/api/v1/mailboxes",
+	} {
+		var lat []time.Duration
+		for range 20 {
+			t := time.Now()
+			code, body, err := get(c, base+path)
+			if err != nil || code != 200 {
+				return fmt.Errorf("GET %s: %d %v %.200s", path, code, err, body)
+			}
+			lat = append(lat, time.Since(t))
+		}
+		printLat(path, lat, 0)
 	}
 
 	fmt.Printf("\n== dashboard: the first page (GET /), %d times one after the other\n", *pages)
@@ -257,7 +282,7 @@ func saturate(c *http.Client, base string, reqs []request, n int, d time.Duratio
 
 func printLat(name string, lat []time.Duration, over time.Duration) {
 	if len(lat) == 0 {
-		fmt.Printf("%-24s no answers\n", name)
+		fmt.Printf("%-30s no answers\n", name)
 		return
 	}
 	slices.Sort(lat)
@@ -266,7 +291,7 @@ func printLat(name string, lat []time.Duration, over time.Duration) {
 	if over > 0 {
 		rate = fmt.Sprintf("%7.0f req/s  ", float64(len(lat))/over.Seconds())
 	}
-	fmt.Printf("%-24s %s%6d answers  p50 %6.1f ms  p90 %6.1f ms  p99 %6.1f ms  max %6.1f ms\n",
+	fmt.Printf("%-30s %s%6d answers  p50 %6.1f ms  p90 %6.1f ms  p99 %6.1f ms  max %6.1f ms\n",
 		name, rate, len(lat), q(0.5), q(0.9), q(0.99), ms(lat[len(lat)-1]))
 }
 
