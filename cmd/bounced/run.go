@@ -82,13 +82,9 @@ func runRun(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	}
 	// HTTP comes up first, so that /healthz answers while the database is
 	// awaited; the daemon's handler takes over once it exists.
-	var handler atomic.Pointer[http.Handler]
-	var starting http.Handler = startingHandler()
-	handler.Store(&starting)
+	var handler swappable
 	if l := *cfg.HTTP.Listen; l != "" {
-		stop, err := serveHTTP(l, cfg.HTTP, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			(*handler.Load()).ServeHTTP(w, r)
-		}), log)
+		stop, err := serveHTTP(l, cfg.HTTP, handler.start(), log)
 		if err != nil {
 			return err
 		}
@@ -108,13 +104,25 @@ func runRun(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 		if err != nil {
 			return &configError{*df.config, err}
 		}
-		handler.Store(&h)
+		handler.set(h)
 	}
 	log.Info("bounced started", "mailboxes", len(dc.Mailboxes), "drain", dc.Drain)
 	err = d.Run(ctx)
 	log.Info("bounced stopped")
 	return err
 }
+
+// swappable is the handler of the HTTP listener: it answers as
+// startingHandler until set gives it the real one.
+type swappable struct{ h atomic.Pointer[http.Handler] }
+
+// start sets the starting handler and gives the listener's handler.
+func (s *swappable) start() http.Handler {
+	s.set(startingHandler())
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*s.h.Load()).ServeHTTP(w, r) })
+}
+
+func (s *swappable) set(h http.Handler) { s.h.Store(&h) }
 
 // startingHandler answers while the database is awaited at start.
 func startingHandler() http.Handler {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net/http"
-	"sync/atomic"
 )
 
 const serveDoc = `Serve the API (/api/v1) and the dashboard (/) over the database, without
@@ -50,12 +48,8 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if err != nil {
 		return &configError{*df.config, err}
 	}
-	var handler atomic.Pointer[http.Handler]
-	var starting http.Handler = startingHandler()
-	handler.Store(&starting)
-	stop, err := serveHTTP(*cfg.HTTP.Listen, cfg.HTTP, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		(*handler.Load()).ServeHTTP(w, r)
-	}), log)
+	var handler swappable
+	stop, err := serveHTTP(*cfg.HTTP.Listen, cfg.HTTP, handler.start(), log)
 	if err != nil {
 		return err
 	}
@@ -69,7 +63,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if err != nil {
 		return &configError{*df.config, err}
 	}
-	handler.Store(&h)
+	handler.set(h)
 	log.Info("bounced serve started")
 	<-ctx.Done()
 	log.Info("bounced serve stopped")

@@ -99,51 +99,19 @@ func (s *Store) Bounces(ctx context.Context, f BounceFilter) ([]Recipient, error
 // the first day counted (zero when there is none).
 func (s *Store) bounceWindow(ctx context.Context, f BounceFilter) (enough, first time.Time, err error) {
 	const doing = "counting the bounces to list"
-	var (
-		where = []string{"n > 0"}
-		args  []any
-	)
-	arg := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, strings.ReplaceAll(cond, "$?", fmt.Sprintf("$%d", len(args))))
-	}
+	var c conds
+	c.raw("n > 0")
 	day := func(t time.Time) string { return t.UTC().Format(time.DateOnly) }
 	if !f.Since.IsZero() {
-		arg("day >= $?::date", day(f.Since))
+		c.add("day >= $?::date", day(f.Since))
 	}
 	if hi := f.Until; f.Before != nil && (hi.IsZero() || f.Before.At.Before(hi)) {
-		arg("day <= $?::date", day(f.Before.At))
+		c.add("day <= $?::date", day(f.Before.At))
 	} else if !hi.IsZero() {
-		arg("day <= $?::date", day(hi))
+		c.add("day <= $?::date", day(hi))
 	}
-	switch f.Cause {
-	case "":
-	case "complaint":
-		where = append(where, "kind = 'complaint'")
-	default:
-		arg("cause = $?", f.Cause)
-	}
-	if f.Kind != "" {
-		arg("kind = $?", f.Kind)
-	}
-	if f.Severity != "" {
-		arg("severity = $?", f.Severity)
-	}
-	if f.Scope != "" {
-		var causes []string
-		for _, c := range classify.Causes() {
-			if string(c.Scope()) == f.Scope {
-				causes = append(causes, string(c))
-			}
-		}
-		cond := "cause = ANY($?)"
-		if f.Scope == string(classify.ScopeRecipient) {
-			cond = "(cause = ANY($?) OR kind = 'complaint')" // a complaint speaks of its recipient
-		}
-		arg(cond, causes)
-	}
-	rows, err := s.pool.Query(ctx, `SELECT day, sum(n) FROM bounce_day WHERE `+strings.Join(where, " AND ")+
-		` GROUP BY day ORDER BY day DESC`, args...)
+	f.classes(&c, false)
+	rows, err := s.pool.Query(ctx, `SELECT day, sum(n) FROM bounce_day`+c.sql()+` GROUP BY day ORDER BY day DESC`, c.args...)
 	if err != nil {
 		return enough, first, dbError(doing, err)
 	}
@@ -166,60 +134,69 @@ func (s *Store) bounceWindow(ctx context.Context, f BounceFilter) (enough, first
 	return enough, first, dbError(doing, rows.Err())
 }
 
+// classes adds the conditions on kind, cause, severity and scope, on the
+// recipient rows (rows) or on the daily counts, which have no scope: a
+// scope there is the causes of that scope.
+func (f *BounceFilter) classes(c *conds, rows bool) {
+	switch f.Cause {
+	case "":
+	case "complaint":
+		c.raw("kind = 'complaint'")
+	default:
+		c.add("cause = $?", f.Cause)
+	}
+	if f.Kind != "" {
+		c.add("kind = $?", f.Kind)
+	}
+	if f.Severity != "" {
+		c.add("severity = $?", f.Severity)
+	}
+	switch {
+	case f.Scope == "":
+	case rows:
+		c.add("scope = $?", f.Scope)
+	default:
+		var causes []string
+		for _, x := range classify.Causes() {
+			if string(x.Scope()) == f.Scope {
+				causes = append(causes, string(x))
+			}
+		}
+		cond := "cause = ANY($?)"
+		if f.Scope == string(classify.ScopeRecipient) {
+			cond = "(cause = ANY($?) OR kind = 'complaint')" // a complaint speaks of its recipient
+		}
+		c.add(cond, causes)
+	}
+}
+
 // bounces runs the query of Bounces, reading rows from the day from on (a
 // zero from: no such bound).
 func (s *Store) bounces(ctx context.Context, f BounceFilter, from time.Time) ([]Recipient, error) {
 	const doing = "listing bounces"
-	var (
-		where []string
-		args  []any
-	)
-	arg := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, strings.ReplaceAll(cond, "$?", fmt.Sprintf("$%d", len(args))))
-	}
 	// Only the filters given go into the SQL (see Suppressions).
+	var c conds
 	if !f.Since.IsZero() {
-		arg("bounced_at >= $?", f.Since)
+		c.add("bounced_at >= $?", f.Since)
 	}
 	if !from.IsZero() {
-		arg("bounced_at >= $?", from)
+		c.add("bounced_at >= $?", from)
 	}
 	if !f.Until.IsZero() {
-		arg("bounced_at < $?", f.Until)
-	}
-	switch f.Cause {
-	case "":
-	case "complaint":
-		where = append(where, "kind = 'complaint'")
-	default:
-		arg("cause = $?", f.Cause)
+		c.add("bounced_at < $?", f.Until)
 	}
 	if f.Domain != "" {
-		arg("domain = $?", strings.ToLower(f.Domain))
+		c.add("domain = $?", strings.ToLower(f.Domain))
 	}
-	if f.Kind != "" {
-		arg("kind = $?", f.Kind)
-	}
-	if f.Severity != "" {
-		arg("severity = $?", f.Severity)
-	}
-	if f.Scope != "" {
-		arg("scope = $?", f.Scope)
-	}
+	f.classes(&c, true)
 	if f.Before != nil {
-		args = append(args, f.Before.At, f.Before.ID)
+		at, id := c.arg(f.Before.At), c.arg(f.Before.ID)
 		// The first bound lets the index on bounced_at start at the cursor.
-		where = append(where, fmt.Sprintf("bounced_at <= $%d AND (bounced_at, message * 32768 + position) < ($%d, $%d)",
-			len(args)-1, len(args)-1, len(args)))
+		c.raw("bounced_at <= " + at + " AND (bounced_at, message * 32768 + position) < (" + at + ", " + id + ")")
 	}
-	args = append(args, f.Limit)
-	sql := `SELECT ` + recipientColumns + ` FROM bounce`
-	if len(where) > 0 {
-		sql += " WHERE " + strings.Join(where, " AND ")
-	}
-	sql += fmt.Sprintf(" ORDER BY bounced_at DESC, message DESC, position DESC LIMIT $%d", len(args))
-	rows, err := s.pool.Query(ctx, sql, args...)
+	sql := `SELECT ` + recipientColumns + ` FROM bounce` + c.sql() +
+		` ORDER BY bounced_at DESC, message DESC, position DESC LIMIT ` + c.arg(f.Limit)
+	rows, err := s.pool.Query(ctx, sql, c.args...)
 	if err != nil {
 		return nil, dbError(doing, err)
 	}
@@ -386,16 +363,7 @@ func (s *Store) TopDomains(ctx context.Context, since, until time.Time, limit in
 	if err != nil {
 		return nil, dbError(doing, err)
 	}
-	defer rows.Close()
-	out := []Count{}
-	for rows.Next() {
-		var c Count
-		if err := rows.Scan(&c.Key, &c.Bounces, &c.Hard, &c.Soft, &c.Delays, &c.Complaints, &c.Recipient); err != nil {
-			return nil, dbError(doing, err)
-		}
-		out = append(out, c)
-	}
-	return out, dbError(doing, rows.Err())
+	return scanCounts(rows, doing)
 }
 
 // SuppressionCounts counts the suppressed addresses by reason.

@@ -48,38 +48,26 @@ func (s *Store) Suppressions(ctx context.Context, f SuppressionFilter, fn func(S
 	// Only the filters given go into the SQL, so that every statement has
 	// a plan for its own index: a generic plan of "$1 IS NULL OR ..."
 	// scans the table once a prepared statement is reused.
-	var (
-		where []string
-		args  []any
-	)
-	arg := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, fmt.Sprintf(cond, len(args)))
-	}
+	var c conds
 	if !f.Since.IsZero() {
-		arg("suppressed_at >= $%d", f.Since)
+		c.add("suppressed_at >= $?", f.Since)
 	}
 	if f.Reason != "" {
-		arg("reason = $%d", f.Reason)
+		c.add("reason = $?", f.Reason)
 	}
 	if f.Domain != "" {
-		arg("domain = $%d", f.Domain)
+		c.add("domain = $?", f.Domain)
 	}
 	if f.After != "" {
-		arg("address > $%d", f.After)
+		c.add("address > $?", f.After)
 	}
 	sql := `SELECT address, domain, reason, rule, suppressed_at, first_bounce, last_bounce, bounce_count,
 			coalesce(last_message, 0)
-		FROM suppression`
-	if len(where) > 0 {
-		sql += " WHERE " + strings.Join(where, " AND ")
-	}
-	sql += " ORDER BY " + order
+		FROM suppression` + c.sql() + " ORDER BY " + order
 	if f.Limit > 0 {
-		args = append(args, f.Limit)
-		sql += fmt.Sprintf(" LIMIT $%d", len(args))
+		sql += " LIMIT " + c.arg(f.Limit)
 	}
-	rows, err := s.pool.Query(ctx, sql, args...)
+	rows, err := s.pool.Query(ctx, sql, c.args...)
 	if err != nil {
 		return dbError("listing suppressions", err)
 	}
@@ -95,6 +83,34 @@ func (s *Store) Suppressions(ctx context.Context, f SuppressionFilter, fn func(S
 		}
 	}
 	return dbError("listing suppressions", rows.Err())
+}
+
+// conds gathers the conditions of a WHERE clause and their arguments.
+type conds struct {
+	where []string
+	args  []any
+}
+
+// add adds a condition with one argument, written $? in cond.
+func (c *conds) add(cond string, v any) {
+	c.where = append(c.where, strings.ReplaceAll(cond, "$?", c.arg(v)))
+}
+
+// raw adds a condition without an argument.
+func (c *conds) raw(cond string) { c.where = append(c.where, cond) }
+
+// arg adds an argument and gives its placeholder.
+func (c *conds) arg(v any) string {
+	c.args = append(c.args, v)
+	return fmt.Sprintf("$%d", len(c.args))
+}
+
+// sql is the WHERE clause, "" when there is no condition.
+func (c *conds) sql() string {
+	if len(c.where) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(c.where, " AND ")
 }
 
 func nullTime(t time.Time) *time.Time {

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Count is one line of Stats: a group and its numbers of rows.
@@ -93,8 +95,14 @@ func (s *Store) Stats(ctx context.Context, by StatsBy, since, until time.Time, l
 	if err != nil {
 		return nil, dbError(doing, err)
 	}
+	return scanCounts(rows, doing)
+}
+
+// scanCounts reads rows of (key, bounces, hard, soft, delays, complaints,
+// recipient) into Counts.
+func scanCounts(rows pgx.Rows, doing string) ([]Count, error) {
 	defer rows.Close()
-	var out []Count
+	out := []Count{}
 	for rows.Next() {
 		var c Count
 		if err := rows.Scan(&c.Key, &c.Bounces, &c.Hard, &c.Soft, &c.Delays, &c.Complaints, &c.Recipient); err != nil {
