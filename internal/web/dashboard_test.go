@@ -1,7 +1,9 @@
 package web
 
 import (
+	"bytes"
 	"cmp"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -959,6 +961,26 @@ func TestDashboardHeaders(t *testing.T) {
 		if resp, _ := anon.send(http.MethodGet, path, nil); resp.StatusCode != http.StatusNotFound {
 			t.Errorf("%s: %s, want 404", path, resp.Status)
 		}
+	}
+
+	// Compressed for a client that takes gzip, and the same page once
+	// uncompressed.
+	req, _ := http.NewRequest(http.MethodGet, f.http.URL+"/", nil)
+	req.Header.Set("Authorization", "Bearer "+readSecret)
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	zipped, _ := io.ReadAll(resp.Body)
+	zr, err := gzip.NewReader(bytes.NewReader(zipped))
+	if resp.Header.Get("Content-Encoding") != "gzip" || err != nil {
+		t.Fatalf("GET / with Accept-Encoding gzip: Content-Encoding %q, %v", resp.Header.Get("Content-Encoding"), err)
+	}
+	page, err := io.ReadAll(zr)
+	if err != nil || !strings.Contains(string(page), `id="daily"`) || len(zipped) >= len(page)/3 {
+		t.Errorf("the compressed overview: %d bytes for %d, %v", len(zipped), len(page), err)
 	}
 }
 
