@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -166,5 +169,49 @@ token = "tok-Zm31-0123456789"
 	_, errOut, code = runCmd(t, "", "check-config", "--config", missing)
 	if code != exitUsage || !strings.Contains(errOut, "password_file") {
 		t.Errorf("a missing password file: exit %d, %q", code, errOut)
+	}
+}
+
+// TestDemoServe: `bounced demo --serve ADDR` serves the dashboard and the
+// API over what it stored, with the token it prints, until interrupted.
+func TestDemoServe(t *testing.T) {
+	url := pgtest.URL(t)
+	notices, _ := filepath.Abs(filepath.Join(noticesDir, "notices"))
+	addr := freeAddr(t)
+	var out syncBuffer
+	cmd := exec.Command(bouncedBinary(t), "demo", "--db", url, "--notices", notices, "--serve", addr)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer cmd.Process.Kill()
+	var token string
+	re := regexp.MustCompile(`the dashboard: http://` + regexp.QuoteMeta(addr) + `/ \(log in with the token (\S+)\)`)
+	waitUntil(t, 60*time.Second, "the dashboard's address and token", func() bool {
+		if m := re.FindStringSubmatch(out.String()); m != nil {
+			token = m[1]
+		}
+		return token != ""
+	})
+	base := "http://" + addr
+	if code, body := getWith(base+"/api/v1/bounces?limit=3", token); code != 200 || strings.Count(body, `"recipient":`) != 3 {
+		t.Errorf("the API with the demo's token: %d %.300s", code, body)
+	}
+	if code, body := getWith(base+"/", token); code != 200 || !strings.Contains(body, `id="daily"`) {
+		t.Errorf("the dashboard with the demo's token: %d %.300s", code, body)
+	}
+	if code, _ := getWith(base+"/api/v1/bounces", ""); code != http.StatusUnauthorized {
+		t.Errorf("the API without a token: %d, want 401", code)
+	}
+	cmd.Process.Signal(os.Interrupt)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("exit after an interrupt: %v\n%s", err, out.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("still running 10s after an interrupt\n%s", out.String())
 	}
 }
