@@ -323,6 +323,7 @@ func demoReport(ctx context.Context, w io.Writer, d *daemon.Daemon, st *store.St
 	psql := dbURL
 	fmt.Fprintf(w, "\nquery it:\n  psql '%s' -c 'SELECT cause, count(*) FROM bounce GROUP BY 1 ORDER BY 2 DESC'\n", psql)
 	fmt.Fprintf(w, "  bounced suppressions --db '%s'\n  bounced stats --by cause --since 3650d --db '%s'\n", psql, psql)
+	fmt.Fprintf(w, "or see it in a browser: go run ./cmd/bounced demo --serve 127.0.0.1:9108\n")
 	return nil
 }
 
