@@ -93,8 +93,6 @@ type Daemon struct {
 
 	mu     sync.Mutex
 	states map[string]*MailboxState
-
-	reportedAt time.Time // the last time report wrote the states
 }
 
 // MailboxState is what /readyz and States tell of one mailbox.
@@ -185,7 +183,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 func (d *Daemon) report(done <-chan struct{}) {
 	t := time.NewTicker(d.cfg.StatusEvery)
 	defer t.Stop()
-	var last []store.MailboxStatus
+	var (
+		last     []store.MailboxStatus // what was written last, and when
+		lastTime time.Time
+	)
 	for {
 		stopping := false
 		select {
@@ -207,12 +208,12 @@ func (d *Daemon) report(done <-chan struct{}) {
 		}
 		// Unchanged states are written again once a minute at most, so that
 		// updated_at tells the instance is alive.
-		if !slices.Equal(sts, last) || stopping || time.Since(d.reportedAt) > time.Minute {
+		if !slices.Equal(sts, last) || stopping || time.Since(lastTime) > time.Minute {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			if err := d.store.SaveMailboxStatus(ctx, sts); err != nil {
 				d.log.Debug("saving mailbox status", "err", err)
 			} else {
-				last, d.reportedAt = sts, time.Now()
+				last, lastTime = sts, time.Now()
 			}
 			cancel()
 		}

@@ -50,10 +50,6 @@ func (s *Server) apiRoutes() {
 	s.mux.HandleFunc("/api/", s.apiElse)
 }
 
-// CodeMethodNotAllowed is the error code of a request whose path the API
-// serves with other methods only (405); the Allow header lists them.
-const CodeMethodNotAllowed = "method_not_allowed"
-
 // apiElse answers a request under /api/ that no route took: 405 when the
 // path is served with other methods, else 404. Neither needs a token: they
 // tell no more than openapi.json does.

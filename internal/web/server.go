@@ -197,15 +197,17 @@ func (s *Server) withBearer(role Role, h func(http.ResponseWriter, *http.Request
 
 // The error codes of the API: stable, for programs to branch on.
 const (
-	CodeUnauthorized  = "unauthorized"   // no token, or a wrong one (401)
-	CodeForbidden     = "forbidden"      // the token's role may not do this (403)
-	CodeNotFound      = "not_found"      // no such thing (404)
-	CodeBadParameter  = "bad_parameter"  // a query parameter is wrong (400)
-	CodeBadBody       = "bad_body"       // the request body is not what was expected (400)
-	CodeBodyTooLarge  = "body_too_large" // the request body is over the limit (413)
-	CodeNotSuppressed = "not_suppressed" // releasing an address that is not suppressed (409)
-	CodeUnavailable   = "unavailable"    // the database cannot be reached (503)
-	CodeInternal      = "internal"       // a fault of bounced's: the log says more (500)
+	CodeUnauthorized = "unauthorized" // no token, or a wrong one (401)
+	CodeForbidden    = "forbidden"    // the token's role may not do this (403)
+	CodeNotFound     = "not_found"    // no such thing (404)
+	// a path the API serves with other methods only (405; Allow lists them)
+	CodeMethodNotAllowed = "method_not_allowed"
+	CodeBadParameter     = "bad_parameter"  // a query parameter is wrong (400)
+	CodeBadBody          = "bad_body"       // the request body is not what was expected (400)
+	CodeBodyTooLarge     = "body_too_large" // the request body is over the limit (413)
+	CodeNotSuppressed    = "not_suppressed" // releasing an address that is not suppressed (409)
+	CodeUnavailable      = "unavailable"    // the database cannot be reached (503)
+	CodeInternal         = "internal"       // a fault of bounced's: the log says more (500)
 )
 
 // Error is the body of every API error.
